@@ -1,0 +1,319 @@
+//! Code generation, and the fallback used when the input has errors.
+//!
+//! The generated function is the user's own signature (same tokens, same spans), outer
+//! attributes and inner attributes, with only the body replaced:
+//!
+//! ```text
+//! #[attrs] vis sig {
+//!     #![inner attrs]
+//!     static __BREAKER: OnceLock<Arc<Breaker>> = OnceLock::new();
+//!     let __breaker = breaker(&__BREAKER, || SiteSettings::...);
+//!     call(__breaker, move || { user block })              // sync
+//!     call_async(__breaker, async move { user block }).await // async
+//! }
+//! ```
+//!
+//! The user block appears exactly once, inside its own braces, so `return` and `?` stay
+//! inside the guarded call. Everything the generated code names is reached through
+//! `::breaker::__private` or `::core`, never through the user's imports.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::LitStr;
+use syn::ext::IdentExt as _;
+use syn::spanned::Spanned as _;
+
+use crate::args::{CircuitArgs, TypeList};
+use crate::item::{self, Body, Function};
+use crate::validate::{self, Errors};
+
+/// Entry point: expands `#[circuit(args)] item`.
+///
+/// Never fails: on any error it returns the user's item unchanged followed by the errors, so
+/// the function still exists for its callers and for rust-analyzer, and the only diagnostics
+/// are ours (tokio-macros `token_stream_with_error`).
+pub(crate) fn circuit(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand(args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            let mut output = item;
+            output.extend(error.into_compile_error());
+            output
+        }
+    }
+}
+
+fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    // Parse and validate both halves before giving up, so errors in the arguments and in
+    // the function are reported in the same compile.
+    let mut errors = Errors::default();
+    let args = syn::parse2::<CircuitArgs>(args);
+    let function = item::parse(item);
+    match (&args, &function) {
+        (Ok(args), Ok(function)) => errors.check(validate::validate(args, function)),
+        (Ok(args), Err(error)) => {
+            errors.check(validate::validate_args(args));
+            errors.push(error.clone());
+        }
+        (Err(error), Ok(function)) => {
+            errors.push(error.clone());
+            errors.check(validate::validate_function(function));
+        }
+        (Err(args_error), Err(item_error)) => {
+            errors.push(args_error.clone());
+            errors.push(item_error.clone());
+        }
+    }
+    errors.finish()?;
+    generate(&args?, &function?)
+}
+
+fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream> {
+    let Function {
+        attrs,
+        vis,
+        sig,
+        body,
+    } = function;
+    let (block, inner_attrs) = match body {
+        Body::Block {
+            brace,
+            inner_attrs,
+            stmts,
+        } => (Body::user_block(brace, stmts), inner_attrs),
+        // `validate` rejects this first; kept as an error rather than a panic regardless.
+        Body::Missing(semi) => {
+            return Err(syn::Error::new(
+                semi.span,
+                "`#[circuit]` needs a function body",
+            ));
+        }
+    };
+
+    // `mixed_site` makes these locals invisible to the user's block (macro_rules hygiene),
+    // so they can neither be shadowed by nor shadow the user's own names.
+    let cell = format_ident!("__BREAKER", span = Span::mixed_site());
+    let breaker = format_ident!("__breaker", span = Span::mixed_site());
+    let settings = settings(args, function);
+
+    // Only one arm is emitted, so the user block still appears exactly once.
+    let guarded_call = match (sig.asyncness.is_some(), args.classifies()) {
+        (false, false) => quote!(::breaker::__private::call(#breaker, move || #block)),
+        (false, true) => {
+            quote!(::breaker::__private::call_classified(#breaker, move || #block))
+        }
+        (true, false) => {
+            quote!(::breaker::__private::call_async(#breaker, async move #block).await)
+        }
+        (true, true) => quote! {
+            ::breaker::__private::call_async_classified(#breaker, async move #block).await
+        },
+    };
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #inner_attrs
+            static #cell: ::breaker::__private::OnceLock<
+                ::breaker::__private::Arc<::breaker::__private::Breaker>,
+            > = ::breaker::__private::OnceLock::new();
+            let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
+            #guarded_call
+        }
+    })
+}
+
+/// `SiteSettings::named(..)` / `::function(..)` / `::method(..)` plus one builder call per key.
+fn settings(args: &CircuitArgs, function: &Function) -> TokenStream {
+    let sig = &function.sig;
+    // `r#type` is named `type`: the name is for people reading reports.
+    let fn_name = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
+    let mut settings = if let Some(name) = &args.name {
+        quote! {
+            ::breaker::__private::SiteSettings::named(#name, ::core::file!(), ::core::line!())
+        }
+    } else if sig.receiver().is_some() {
+        // The macro cannot see the `impl` header, so the type comes from `Self` at run time;
+        // same-named methods of different types in one module stay distinct.
+        quote! {
+            ::breaker::__private::SiteSettings::method(
+                ::core::any::type_name::<Self>(), #fn_name, ::core::file!(), ::core::line!(),
+            )
+        }
+    } else {
+        quote! {
+            ::breaker::__private::SiteSettings::function(
+                ::core::module_path!(), #fn_name, ::core::file!(), ::core::line!(),
+            )
+        }
+    };
+    for (count, method) in [
+        (args.max_failures, "max_failures"),
+        (args.half_open_calls, "half_open_calls"),
+        (args.success_threshold, "success_threshold"),
+    ] {
+        if let Some(count) = count {
+            let method = format_ident!("{method}");
+            // Unsuffixed and spanned at the user's literal: it reads as what they wrote, and
+            // a type error on it would point into the attribute.
+            let mut n = Literal::u32_unsuffixed(count.value);
+            n.set_span(count.span);
+            settings.extend(quote!(.#method(#n)));
+        }
+    }
+    if let Some(nanos) = args.cooldown_nanos {
+        // Call-site span: this number is ours, not the user's, and must not be linted as theirs.
+        let nanos = nanos.value;
+        settings.extend(quote!(.cooldown_nanos(#nanos)));
+    }
+    for (list, method) in [(&args.record, "record"), (&args.ignore, "ignore")] {
+        if let Some(TypeList { types, .. }) = list {
+            let method = format_ident!("{method}");
+            for ty in types {
+                // Spanned at the type, so "`X` is not an error type" points into the list.
+                settings.extend(quote_spanned!(ty.span()=> .#method::<#ty>()));
+            }
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::circuit;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        circuit(args, item).to_string()
+    }
+
+    /// The expansion must be a valid item; `syn::File` parses any sequence of items.
+    fn assert_parses(output: &str) {
+        if let Err(error) = syn::parse_str::<syn::File>(output) {
+            panic!("expansion does not parse: {error}\n{output}");
+        }
+    }
+
+    #[test]
+    fn sync_free_function() {
+        let out = expand(
+            quote!(max_failures = 3, cooldown = "1m30s"),
+            quote!(
+                /// Docs stay.
+                #[inline]
+                pub(crate) fn fetch(id: u32) -> Result<u32, Error> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(out.starts_with("# [doc = r\" Docs stay.\"] # [inline] pub (crate) fn fetch (id : u32) -> Result < u32 , Error > {"), "{out}");
+        assert!(
+            out.contains("SiteSettings :: function (:: core :: module_path ! () , \"fetch\""),
+            "{out}"
+        );
+        assert!(
+            out.contains(". max_failures (3) . cooldown_nanos (90000000000u64)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: breaker :: __private :: call (__breaker , move || { Ok (id) })"),
+            "{out}"
+        );
+        assert_eq!(out.matches("Ok (id)").count(), 1, "user block exactly once");
+    }
+
+    #[test]
+    fn async_method_with_name_and_classification() {
+        let out = expand(
+            quote!(name = "db", record = [io::Error], ignore = [NotFound]),
+            quote!(
+                async fn get(&self) -> io::Result<u8> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(out.contains("SiteSettings :: named (\"db\""), "{out}");
+        assert!(
+            out.contains(". record :: < io :: Error > () . ignore :: < NotFound > ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains("call_async_classified (__breaker , async move { Ok (1) }) . await"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn method_default_name_uses_self_type() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn r#type(&mut self) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("type_name :: < Self > () , \"type\""), "{out}");
+        assert!(out.contains(":: breaker :: __private :: call ("), "{out}");
+    }
+
+    #[test]
+    fn inner_attributes_stay_on_top() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f() -> Result<(), E> {
+                    #![allow(unused)]
+                    Ok(())
+                }
+            ),
+        );
+        assert_parses(&out);
+        let body = out
+            .split_once('{')
+            .map(|(_, body)| body.trim_start())
+            .unwrap_or_default();
+        assert!(
+            body.starts_with("# ! [allow (unused)] static __BREAKER"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_item_and_report_everything() {
+        let item = quote!(
+            const fn f() -> u32 {
+                1
+            }
+        );
+        let out = expand(quote!(max_failures = 0, bogus = 1), item.clone());
+        assert!(
+            out.starts_with(&item.to_string()),
+            "item kept unchanged: {out}"
+        );
+        assert_eq!(out.matches("compile_error").count(), 4, "{out}");
+        assert_parses(&out);
+    }
+
+    #[test]
+    fn non_function_is_kept_with_the_error() {
+        let out = expand(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert!(out.starts_with("struct S ;"), "{out}");
+        assert!(out.contains("not to a struct"), "{out}");
+    }
+
+    #[test]
+    fn body_that_does_not_parse_still_expands() {
+        let out = expand(quote!(), quote!(fn f() -> Result<(), E> { let x = ; }));
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("move || { let x = ; }"), "{out}");
+    }
+}

@@ -1,0 +1,308 @@
+//! Semantic checks on the parsed arguments and function, one function per concern.
+//!
+//! Every check reports into one [`Errors`], so a single compile shows every problem, each
+//! under the tokens that cause it, with a message that says what to write instead.
+
+use quote::ToTokens as _;
+use syn::{GenericArgument, PathArguments, ReturnType, Type, TypeParamBound};
+
+use crate::args::{CircuitArgs, TypeList};
+use crate::item::{Body, Function};
+
+/// Collects errors so that all of them are reported at once (serde's `Ctxt`, via
+/// `syn::Error::combine`) instead of stopping at the first.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// Records the error of a failed step, if any.
+    pub(crate) fn check(&mut self, result: syn::Result<()>) {
+        if let Err(error) = result {
+            self.push(error);
+        }
+    }
+
+    /// `Ok` when nothing was pushed, else every pushed error combined.
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// Checks that need both the arguments and the function.
+pub(crate) fn validate(args: &CircuitArgs, function: &Function) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    errors.check(validate_args(args));
+    errors.check(validate_function(function));
+    errors.finish()
+}
+
+/// Cross-key checks on the arguments.
+pub(crate) fn validate_args(args: &CircuitArgs) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for list in [&args.record, &args.ignore].into_iter().flatten() {
+        errors.check(list_entries_are_concrete(list));
+    }
+    if let (Some(record), Some(ignore)) = (&args.record, &args.ignore) {
+        errors.check(record_and_ignore_are_disjoint(record, ignore));
+    }
+    errors.finish()
+}
+
+/// Checks on the function the attribute is applied to.
+pub(crate) fn validate_function(function: &Function) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    errors.check(not_const(function));
+    errors.check(has_body(function));
+    errors.check(returns_result(function));
+    errors.finish()
+}
+
+fn not_const(function: &Function) -> syn::Result<()> {
+    match &function.sig.constness {
+        Some(constness) => Err(syn::Error::new(
+            constness.span,
+            "`#[circuit]` cannot guard a `const fn`: a breaker reads the clock and shared state at run time; remove `const`",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn has_body(function: &Function) -> syn::Result<()> {
+    match &function.body {
+        Body::Missing(semi) => Err(syn::Error::new(
+            semi.span,
+            "`#[circuit]` needs a function body to guard; put it on the method in the `impl` block (or on a default method body), not on a declaration",
+        )),
+        Body::Block { .. } => Ok(()),
+    }
+}
+
+fn returns_result(function: &Function) -> syn::Result<()> {
+    let sig = &function.sig;
+    let ty = match &sig.output {
+        ReturnType::Default => {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                format!(
+                    "`#[circuit]` needs a function that returns `Result<T, E>`, so it can count failures; `{}` returns `()`",
+                    sig.ident
+                ),
+            ));
+        }
+        ReturnType::Type(_, ty) => ty,
+    };
+    if is_result(ty) {
+        return Ok(());
+    }
+    let message = if sig.asyncness.is_none() && returns_future(ty) {
+        "`#[circuit]` needs the function to return `Result<T, E>`; instead of returning `impl Future`, write an `async fn` that returns `Result<T, E>`".to_owned()
+    } else {
+        format!(
+            "`#[circuit]` needs a function that returns `Result<T, E>` (or an alias such as `io::Result<T>`), so it can count failures; found `{}`",
+            ty.to_token_stream()
+        )
+    };
+    Err(syn::Error::new_spanned(ty, message))
+}
+
+/// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`: any path whose last segment is `Result`.
+/// The macro cannot resolve names, so this is a syntactic check; a type alias to `Result` with
+/// another name is not recognised (documented on the macro).
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Paren(inner) => is_result(&inner.elem),
+        Type::Group(inner) => is_result(&inner.elem),
+        _ => false,
+    }
+}
+
+fn returns_future(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(impl_trait) => impl_trait.bounds.iter().any(|bound| {
+            matches!(bound, TypeParamBound::Trait(bound)
+                if bound.path.segments.last().is_some_and(|segment| segment.ident == "Future"))
+        }),
+        Type::Path(path) => path.path.segments.last().is_some_and(|segment| {
+            segment.ident == "Pin"
+                && matches!(&segment.arguments, PathArguments::AngleBracketed(args)
+                    if args.args.iter().any(|arg| matches!(arg, GenericArgument::Type(_))))
+        }),
+        _ => false,
+    }
+}
+
+/// `record`/`ignore` name concrete error types; `_`, `impl Trait` and `dyn Trait` cannot be
+/// matched against an error at run time.
+fn list_entries_are_concrete(list: &TypeList) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for ty in &list.types {
+        let problem = match ty {
+            Type::Infer(_) => "`_` cannot be matched against an error",
+            Type::ImplTrait(_) => "`impl Trait` is not a concrete type",
+            Type::TraitObject(_) => "a `dyn Trait` cannot be matched, only concrete types",
+            Type::Never(_) => "`!` is never an error value",
+            Type::Reference(_) | Type::Ptr(_) => {
+                "list the error type itself, not a reference to it"
+            }
+            _ => continue,
+        };
+        errors.push(syn::Error::new_spanned(
+            ty,
+            format!("{problem}; list concrete error types, e.g. `[std::io::Error, MyError]`"),
+        ));
+    }
+    errors.finish()
+}
+
+/// A type listed in both lists would be both counted and not counted. The macro compares the
+/// tokens as written (it cannot resolve names), so `io::Error` and `std::io::Error` are not
+/// caught here.
+fn record_and_ignore_are_disjoint(record: &TypeList, ignore: &TypeList) -> syn::Result<()> {
+    let recorded: Vec<String> = record.types.iter().map(type_text).collect();
+    let mut errors = Errors::default();
+    for ty in &ignore.types {
+        let text = type_text(ty);
+        if recorded.contains(&text) {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!("`{text}` is listed in both `record` and `ignore`; an error either counts as a failure or not, so remove it from one of them"),
+            ));
+        }
+    }
+    errors.finish()
+}
+
+/// The type as written, without the spaces `TokenStream`'s `Display` puts between tokens.
+fn type_text(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{validate, validate_args, validate_function};
+    use crate::args::CircuitArgs;
+    use crate::item::{self, Function};
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn function(tokens: TokenStream) -> Function {
+        item::parse(tokens).expect("function parses")
+    }
+
+    fn args(tokens: TokenStream) -> CircuitArgs {
+        syn::parse2(tokens).expect("args parse")
+    }
+
+    fn function_errors(tokens: TokenStream) -> Vec<String> {
+        validate_function(&function(tokens))
+            .err()
+            .map(|error| error.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    fn args_errors(tokens: TokenStream) -> Vec<String> {
+        validate_args(&args(tokens))
+            .err()
+            .map(|error| error.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn accepts_result_shapes() {
+        for output in [
+            quote!(Result<u32, E>),
+            quote!(io::Result<u32>),
+            quote!(std::io::Result<()>),
+            quote!(anyhow::Result<String>),
+            quote!(::core::result::Result<T, E>),
+            quote!((Result<u32, E>)),
+        ] {
+            let errors = function_errors(quote!(fn f() -> #output { todo!() }));
+            assert!(errors.is_empty(), "{output}: {errors:?}");
+        }
+        assert!(
+            function_errors(quote!(
+                async fn f(&self) -> Result<(), E> {
+                    Ok(())
+                }
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn rejects_other_returns() {
+        let errors = function_errors(quote!(
+            fn f() {}
+        ));
+        assert!(errors[0].contains("`f` returns `()`"), "{errors:?}");
+        let errors = function_errors(quote!(
+            fn f() -> Option<u32> {
+                None
+            }
+        ));
+        assert!(errors[0].contains("found `Option < u32 >`"), "{errors:?}");
+        let errors = function_errors(quote!(
+            fn f() -> () {}
+        ));
+        assert!(errors[0].contains("found `()`"), "{errors:?}");
+        let errors = function_errors(quote!(
+            fn f() -> impl Future<Output = Result<(), E>> {
+                async {}
+            }
+        ));
+        assert!(errors[0].contains("write an `async fn`"), "{errors:?}");
+    }
+
+    #[test]
+    fn rejects_const_fn_and_missing_body_together() {
+        let errors = function_errors(quote!(
+            const fn f() -> u32;
+        ));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("`const fn`"));
+        assert!(errors[1].contains("needs a function body"));
+        assert!(errors[2].contains("returns `Result<T, E>`"));
+    }
+
+    #[test]
+    fn record_and_ignore_overlap() {
+        let errors = args_errors(quote!(record = [io::Error, Timeout], ignore = [io::Error]));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("`io::Error` is listed in both `record` and `ignore`"));
+    }
+
+    #[test]
+    fn list_entries_must_be_concrete() {
+        let errors = args_errors(quote!(record = [_, dyn Error, &io::Error, io::Error]));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn combines_args_and_function_errors() {
+        let error = validate(
+            &args(quote!(record = [A], ignore = [A])),
+            &function(quote!(
+                fn f() {}
+            )),
+        )
+        .expect_err("two problems");
+        assert_eq!(error.into_iter().count(), 2);
+    }
+}
