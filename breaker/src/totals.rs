@@ -1,0 +1,304 @@
+//! Lifetime totals of successes and rejections, counted without contention.
+//!
+//! These two totals move on every successful or rejected call, so a shared counter would make
+//! every core write the same cache line on the hot path. Instead each thread owns a table of
+//! cells, one per breaker, that only it writes (a plain load and store, no locked instruction).
+//! A report adds up the cells of every live thread plus a `retired` table into which exiting
+//! threads fold their counts.
+//!
+//! Each breaker owns a slot index into these tables. A slot is freed when its breaker is dropped:
+//! its cells are zeroed in every table before the index is handed out again.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// The totals a thread counts for itself.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Success = 0,
+    Rejection = 1,
+}
+
+const KINDS: usize = 2;
+const PAGE_SLOTS: usize = 64;
+const MAX_PAGES: usize = 1024;
+/// Breakers beyond this many live at once count into shared atomics instead.
+const MAX_SLOTS: usize = PAGE_SLOTS * MAX_PAGES;
+
+struct Page {
+    cells: [[AtomicU64; KINDS]; PAGE_SLOTS],
+}
+
+impl Page {
+    fn new() -> Box<Page> {
+        Box::new(Page {
+            cells: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+        })
+    }
+}
+
+/// One thread's cells, in pages allocated the first time the thread touches a slot in them.
+struct Table {
+    pages: Box<[AtomicPtr<Page>]>,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table {
+            pages: (0..MAX_PAGES)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn cell(&self, slot: usize, kind: Kind) -> &AtomicU64 {
+        let page = &self.pages[slot / PAGE_SLOTS];
+        let mut ptr = page.load(Ordering::Acquire);
+        if ptr.is_null() {
+            ptr = self.install_page(page);
+        }
+        // SAFETY: a non-null page pointer comes from `Box::into_raw` in `install_page` and is freed
+        // only when the table is dropped, which outlives this borrow of `self`.
+        let page = unsafe { &*ptr };
+        &page.cells[slot % PAGE_SLOTS][kind as usize]
+    }
+
+    #[cold]
+    fn install_page(&self, page: &AtomicPtr<Page>) -> *mut Page {
+        let fresh = Box::into_raw(Page::new());
+        match page.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(existing) => {
+                // SAFETY: `fresh` was never shared, so this is its only owner.
+                drop(unsafe { Box::from_raw(fresh) });
+                existing
+            }
+        }
+    }
+
+    fn read(&self, slot: usize, kind: Kind) -> u64 {
+        let ptr = self.pages[slot / PAGE_SLOTS].load(Ordering::Acquire);
+        if ptr.is_null() {
+            return 0;
+        }
+        // SAFETY: as in `cell`.
+        unsafe { &*ptr }.cells[slot % PAGE_SLOTS][kind as usize].load(Ordering::Relaxed)
+    }
+
+    fn pages(&self) -> impl Iterator<Item = (usize, &Page)> {
+        self.pages.iter().enumerate().filter_map(|(i, p)| {
+            let ptr = p.load(Ordering::Acquire);
+            // SAFETY: as in `cell`.
+            (!ptr.is_null()).then(|| (i, unsafe { &*ptr }))
+        })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for page in self.pages.iter() {
+            let ptr = page.load(Ordering::Acquire);
+            if !ptr.is_null() {
+                // SAFETY: the table is being dropped, so nothing borrows its pages any more.
+                drop(unsafe { Box::from_raw(ptr) });
+            }
+        }
+    }
+}
+
+struct Global {
+    live: Vec<Arc<Table>>,
+    free_slots: Vec<usize>,
+    next_slot: usize,
+}
+
+struct Shared {
+    global: Mutex<Global>,
+    /// Counts of threads that have exited, and of threads whose table is gone (during their exit).
+    retired: Table,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| Shared {
+        global: Mutex::new(Global {
+            live: Vec::new(),
+            free_slots: Vec::new(),
+            next_slot: 0,
+        }),
+        retired: Table::new(),
+    })
+}
+
+fn lock() -> MutexGuard<'static, Global> {
+    // Nothing panics while holding this lock, but a poisoned lock still holds consistent counts.
+    shared().global.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The calling thread's table; registered on first use, folded into `retired` at thread exit.
+struct Local(Arc<Table>);
+
+impl Local {
+    fn register() -> Local {
+        let table = Arc::new(Table::new());
+        lock().live.push(Arc::clone(&table));
+        Local(table)
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let shared = shared();
+        let mut global = lock();
+        for (index, page) in self.0.pages() {
+            for (offset, cell) in page.cells.iter().enumerate() {
+                for kind in [Kind::Success, Kind::Rejection] {
+                    let n = cell[kind as usize].load(Ordering::Relaxed);
+                    if n != 0 {
+                        let slot = index * PAGE_SLOTS + offset;
+                        shared.retired.cell(slot, kind).fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        global.live.retain(|t| !Arc::ptr_eq(t, &self.0));
+    }
+}
+
+thread_local! {
+    static LOCAL: Local = Local::register();
+}
+
+/// A breaker's handle on its totals.
+pub(crate) enum Totals {
+    Slot(usize),
+    /// Used only when more than `MAX_SLOTS` breakers are alive at once.
+    Shared([AtomicU64; KINDS]),
+}
+
+impl Totals {
+    pub(crate) fn new() -> Totals {
+        let mut global = lock();
+        if let Some(slot) = global.free_slots.pop() {
+            return Totals::Slot(slot);
+        }
+        if global.next_slot < MAX_SLOTS {
+            global.next_slot += 1;
+            return Totals::Slot(global.next_slot - 1);
+        }
+        Totals::Shared([AtomicU64::new(0), AtomicU64::new(0)])
+    }
+
+    /// Adds one to `kind`. Lock-free and, once the thread has touched this breaker, allocation-free.
+    #[inline]
+    pub(crate) fn bump(&self, kind: Kind) {
+        match self {
+            Totals::Slot(slot) => {
+                let bumped = LOCAL.try_with(|local| {
+                    let cell = local.0.cell(*slot, kind);
+                    // Only this thread writes this cell, so a load and a store cannot lose a count
+                    // and cost less than a locked read-modify-write.
+                    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                });
+                if bumped.is_err() {
+                    // The thread is exiting and its table is gone: count into the shared table.
+                    shared()
+                        .retired
+                        .cell(*slot, kind)
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Totals::Shared(cells) => {
+                cells[kind as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The total of `kind` over every thread. Exact once the counting threads have finished.
+    pub(crate) fn read(&self, kind: Kind) -> u64 {
+        match self {
+            Totals::Slot(slot) => read_slot(*slot, kind),
+            Totals::Shared(cells) => cells[kind as usize].load(Ordering::Relaxed),
+        }
+    }
+
+    /// Bytes of heap this breaker's totals use on each thread that counted for it.
+    pub(crate) const CELL_BYTES: usize = KINDS * std::mem::size_of::<u64>();
+}
+
+fn read_slot(slot: usize, kind: Kind) -> u64 {
+    let global = lock();
+    let live: u64 = global.live.iter().map(|t| t.read(slot, kind)).sum();
+    live + shared().retired.read(slot, kind)
+}
+
+impl Drop for Totals {
+    fn drop(&mut self) {
+        if let Totals::Slot(slot) = *self {
+            // The breaker is gone, so no thread writes this slot any more: zero it everywhere
+            // before the next breaker gets it.
+            let mut global = lock();
+            for table in &global.live {
+                for kind in [Kind::Success, Kind::Rejection] {
+                    if table.read(slot, kind) != 0 {
+                        table.cell(slot, kind).store(0, Ordering::Relaxed);
+                    }
+                }
+            }
+            for kind in [Kind::Success, Kind::Rejection] {
+                if shared().retired.read(slot, kind) != 0 {
+                    shared().retired.cell(slot, kind).store(0, Ordering::Relaxed);
+                }
+            }
+            global.free_slots.push(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_many_threads_add_up_after_they_exit() {
+        let totals = Arc::new(Totals::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let totals = Arc::clone(&totals);
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        totals.bump(Kind::Success);
+                    }
+                    totals.bump(Kind::Rejection);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(totals.read(Kind::Success), 80_000);
+        assert_eq!(totals.read(Kind::Rejection), 8);
+    }
+
+    #[test]
+    fn a_freed_slot_is_zeroed_for_its_next_owner() {
+        let totals = Totals::new();
+        let Totals::Slot(slot) = totals else {
+            unreachable!("tests never exhaust the slots")
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| totals.bump(Kind::Success));
+        });
+        totals.bump(Kind::Success);
+        totals.bump(Kind::Rejection);
+        drop(totals);
+        assert_eq!(read_slot(slot, Kind::Success), 0);
+        assert_eq!(read_slot(slot, Kind::Rejection), 0);
+    }
+}

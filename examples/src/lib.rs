@@ -1,0 +1,1 @@
+//! Examples live beside this crate; run them with `cargo run --example NAME`.
