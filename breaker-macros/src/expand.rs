@@ -19,9 +19,9 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::LitStr;
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
+use syn::{GenericArgument, LitStr, PathArguments, ReturnType, Token, Type, TypeInfer};
 
 use crate::args::{CircuitArgs, TypeList};
 use crate::item::{self, Body, Function};
@@ -75,12 +75,12 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
         sig,
         body,
     } = function;
-    let (block, inner_attrs) = match body {
+    let (brace, block, inner_attrs) = match body {
         Body::Block {
             brace,
             inner_attrs,
             stmts,
-        } => (Body::user_block(brace, stmts), inner_attrs),
+        } => (brace, Body::user_block(brace, stmts), inner_attrs),
         // `validate` rejects this first; kept as an error rather than a panic regardless.
         Body::Missing(semi) => {
             return Err(syn::Error::new(
@@ -96,31 +96,114 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     let breaker = format_ident!("__breaker", span = Span::mixed_site());
     let settings = settings(args, function);
 
+    // The guarded body gets the function's declared return type. Without it the closure's
+    // (or future's) return type is a fresh inference variable, and every coercion the user
+    // relies on is lost: `Ok(&self.name)` no longer turns `&String` into `&str`, `Err(x.into())`
+    // and `?` no longer know their target, `Box<MyError>` no longer unsizes to `Box<dyn Error>`.
+    // `impl Trait` is not allowed there, so it becomes `_` (tracing's `erase_impl_trait`).
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => erase_impl_trait(ty),
+        // `validate` rejects this first.
+        ReturnType::Default => {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                "`#[circuit]` needs a `Result`",
+            ));
+        }
+    };
+    let fake_return = format_ident!("__breaker_return", span = Span::mixed_site());
+
     // Only one arm is emitted, so the user block still appears exactly once.
     let guarded_call = match (sig.asyncness.is_some(), args.classifies()) {
-        (false, false) => quote!(::breaker::__private::call(#breaker, move || #block)),
-        (false, true) => {
-            quote!(::breaker::__private::call_classified(#breaker, move || #block))
-        }
-        (true, false) => {
-            quote!(::breaker::__private::call_async(#breaker, async move #block).await)
-        }
-        (true, true) => quote! {
-            ::breaker::__private::call_async_classified(#breaker, async move #block).await
+        (false, false) => quote! {
+            ::breaker::__private::call(#breaker, move || -> #output #block)
         },
+        (false, true) => quote! {
+            ::breaker::__private::call_classified(#breaker, move || -> #output #block)
+        },
+        (true, classifies) => {
+            let call_async = if classifies {
+                quote!(call_async_classified)
+            } else {
+                quote!(call_async)
+            };
+            // An async block cannot be annotated with its output type, so a `return` that is
+            // never taken fixes it before the user's block is checked ("fake return edge",
+            // tracing PR #2270). The allows cover only this generated statement.
+            quote! {
+                ::breaker::__private::#call_async(#breaker, async move {
+                    #[allow(
+                        unreachable_code,
+                        clippy::diverging_sub_expression,
+                        clippy::empty_loop,
+                        clippy::needless_return,
+                    )]
+                    if false {
+                        let #fake_return: #output = loop {};
+                        return #fake_return;
+                    }
+                    #block
+                })
+                .await
+            }
+        }
     };
 
-    Ok(quote! {
-        #(#attrs)*
-        #vis #sig {
-            #inner_attrs
-            static #cell: ::breaker::__private::OnceLock<
-                ::breaker::__private::Arc<::breaker::__private::Breaker>,
-            > = ::breaker::__private::OnceLock::new();
-            let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
-            #guarded_call
+    let body = quote! {
+        #inner_attrs
+        static #cell: ::breaker::__private::OnceLock<
+            ::breaker::__private::Arc<::breaker::__private::Breaker>,
+        > = ::breaker::__private::OnceLock::new();
+        let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
+        #guarded_call
+    };
+    // The new body goes in the user's own braces. With call-site braces the function's span
+    // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
+    // item lints) for it (tracing #1366).
+    let mut output = quote!(#(#attrs)* #vis #sig);
+    brace.surround(&mut output, |tokens| tokens.extend(body));
+    Ok(output)
+}
+
+/// The type with every `impl Trait` replaced by `_`, for positions where `impl Trait` is not
+/// allowed (a closure's return type, a `let`). Recurses through the type forms that can hold
+/// one inside a return type.
+fn erase_impl_trait(ty: &Type) -> Type {
+    let mut ty = ty.clone();
+    erase_in_place(&mut ty);
+    ty
+}
+
+fn erase_in_place(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(impl_trait) => {
+            *ty = Type::Infer(TypeInfer {
+                attrs: Vec::new(),
+                underscore_token: Token![_](impl_trait.impl_token.span),
+            });
         }
-    })
+        Type::Path(path) => {
+            for segment in &mut path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    for arg in &mut args.args {
+                        match arg {
+                            GenericArgument::Type(ty) => erase_in_place(ty),
+                            GenericArgument::AssocType(assoc) => erase_in_place(&mut assoc.ty),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Type::Reference(inner) => erase_in_place(&mut inner.elem),
+        Type::Ptr(inner) => erase_in_place(&mut inner.elem),
+        Type::Slice(inner) => erase_in_place(&mut inner.elem),
+        Type::Array(inner) => erase_in_place(&mut inner.elem),
+        Type::Paren(inner) => erase_in_place(&mut inner.elem),
+        Type::Group(inner) => erase_in_place(&mut inner.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(erase_in_place),
+        _ => {}
+    }
 }
 
 /// `SiteSettings::named(..)` / `::function(..)` / `::method(..)` plus one builder call per key.
@@ -218,7 +301,9 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains(":: breaker :: __private :: call (__breaker , move || { Ok (id) })"),
+            out.contains(
+                ":: breaker :: __private :: call (__breaker , move || -> Result < u32 , Error > { Ok (id) })"
+            ),
             "{out}"
         );
         assert_eq!(out.matches("Ok (id)").count(), 1, "user block exactly once");
@@ -241,7 +326,13 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("call_async_classified (__breaker , async move { Ok (1) }) . await"),
+            out.contains("call_async_classified (__breaker , async move {"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "let __breaker_return : io :: Result < u8 > = loop { } ; return __breaker_return ; } { Ok (1) } }) . await"
+            ),
             "{out}"
         );
     }
@@ -258,6 +349,28 @@ mod tests {
         );
         assert!(out.contains("type_name :: < Self > () , \"type\""), "{out}");
         assert!(out.contains(":: breaker :: __private :: call ("), "{out}");
+    }
+
+    #[test]
+    fn impl_trait_is_erased_in_the_annotation_only() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(
+                    x: impl Display,
+                ) -> Result<(impl Iterator<Item = impl Debug>, &[impl Copy]), E> {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            out.contains("-> Result < (impl Iterator < Item = impl Debug > , & [impl Copy]) , E >"),
+            "signature untouched: {out}"
+        );
+        assert!(
+            out.contains("move || -> Result < (_ , & [_]) , E >"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -314,6 +427,6 @@ mod tests {
     fn body_that_does_not_parse_still_expands() {
         let out = expand(quote!(), quote!(fn f() -> Result<(), E> { let x = ; }));
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("move || { let x = ; }"), "{out}");
+        assert!(out.contains("{ let x = ; }"), "{out}");
     }
 }
