@@ -11,8 +11,8 @@ use crate::clock::{Clock, ClockHandle};
 use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listeners};
 use crate::name::Name;
-use crate::policy::FailureStep;
-use crate::settings::{Settings, SettingsCell};
+use crate::policy::Step;
+use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::totals::{Kind, Totals};
 
@@ -50,8 +50,10 @@ pub struct Breaker {
     neutral: AtomicU64,
     listeners: Listeners,
     registry_listeners: OnceLock<Arc<Listeners>>,
-    /// Re-opens since the breaker last closed; reserved for cooldown backoff.
+    /// Re-opens in a row straight after failed trials, for the cooldown backoff.
     reopen_streak: AtomicU32,
+    /// State of a splitmix64 generator, for jitter and ramp-up admission.
+    rng: AtomicU64,
 }
 
 /// Builds a [`Breaker`]; see [`Breaker::builder`].
@@ -61,7 +63,11 @@ pub struct Builder {
     name: Name,
     settings: Settings,
     clock: ClockHandle,
+    seed: Option<u64>,
 }
+
+/// The share of calls a ramp-up admits at its start.
+const RAMP_START: f64 = 0.1;
 
 /// Forwards a [`Settings`] setter to the builder, so the two never drift apart.
 macro_rules! forward_settings {
@@ -84,6 +90,36 @@ impl Builder {
         half_open_calls(n: u32);
         /// See [`Settings::success_threshold`].
         success_threshold(n: u32);
+        /// See [`Settings::net_failures`].
+        net_failures(n: u32);
+        /// See [`Settings::failure_rate`].
+        failure_rate(rate: f64);
+        /// See [`Settings::window`].
+        window(length: Duration);
+        /// See [`Settings::window_calls`].
+        window_calls(n: u32);
+        /// See [`Settings::min_calls`].
+        min_calls(n: u32);
+        /// See [`Settings::slow_call`].
+        slow_call(threshold: Duration);
+        /// See [`Settings::slow_rate`].
+        slow_rate(rate: f64);
+        /// See [`Settings::max_cooldown`].
+        max_cooldown(cap: Duration);
+        /// See [`Settings::jitter`].
+        jitter(jitter: f64);
+        /// See [`Settings::ramp_up`].
+        ramp_up(ramp: Duration);
+        /// See [`Settings::idle_ttl`].
+        idle_ttl(ttl: Duration);
+        /// See [`Settings::timeout`].
+        timeout(limit: Duration);
+    }
+
+    /// Seeds the random draws (jitter, ramp-up admission), so that tests are repeatable.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
     }
 
     /// See [`Settings::record`].
@@ -121,7 +157,7 @@ impl Builder {
         Ok(Breaker {
             word: AtomicU64::new(Word::new(Mode::Closed, 0).0),
             deadline: AtomicU64::new(Deadline::new(0, 0).0),
-            settings: SettingsCell::new(self.settings),
+            settings: SettingsCell::new(Active::new(self.settings)),
             clock: self.clock,
             totals: Totals::new(),
             failures: AtomicU64::new(0),
@@ -129,16 +165,35 @@ impl Builder {
             listeners: Listeners::default(),
             registry_listeners: OnceLock::new(),
             reopen_streak: AtomicU32::new(0),
+            rng: AtomicU64::new(self.seed.unwrap_or_else(random_seed)),
             name: self.name,
         })
     }
 }
 
-/// Which state a call was admitted in, and in which generation of it.
+/// A seed that differs between breakers and between runs.
+fn random_seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    splitmix64(time ^ unique.rotate_left(32))
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Which state a call was admitted in, in which generation of it, and when it started (only
+/// read when slow calls are measured).
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
     generation: u32,
     mode: Mode,
+    started: u64,
 }
 
 /// The right to make one guarded call, for code that cannot be a closure or a future.
@@ -189,10 +244,7 @@ impl Permit<'_> {
     /// Records a call's result: `Ok` is a success, and an `Err` is classified by the breaker's
     /// `record` and `ignore` lists.
     pub fn record<T, E: AsError<Via>, Via>(self, result: &Result<T, E>) {
-        let outcome = match result {
-            Ok(_) => Outcome::Success,
-            Err(err) => self.breaker.classify(err),
-        };
+        let outcome = self.breaker.judge(result);
         self.finish(outcome);
     }
 
@@ -231,6 +283,7 @@ impl Breaker {
             name: name.into(),
             settings: Settings::default(),
             clock: ClockHandle::system(),
+            seed: None,
         }
     }
 
@@ -245,13 +298,19 @@ impl Breaker {
 
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
+        &self.active().settings
+    }
+
+    #[inline]
+    fn active(&self) -> &Active {
         self.settings.get()
     }
 
-    /// Replaces the settings, keeping the state and counts.
+    /// Replaces the settings, keeping the state and the lifetime counts. The failure window, if
+    /// any, starts empty.
     pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
         settings.validate(&self.name)?;
-        self.settings.replace(settings);
+        self.settings.replace(Active::new(settings));
         Ok(())
     }
 
@@ -265,9 +324,40 @@ impl Breaker {
         F: FnOnce() -> Result<T, E>,
         E: CircuitError + AsError<Via>,
     {
+        self.call_with(f, |result| self.judge(result))
+    }
+
+    /// Like [`call`](Breaker::call), with your own verdict on the result: for failures that an
+    /// `Ok` value carries (an HTTP 503 returned as a value) or that a list of types cannot
+    /// express. The value is returned to the caller either way.
+    ///
+    /// ```
+    /// use breaker::{Breaker, Outcome};
+    ///
+    /// struct Response { status: u16 }
+    ///
+    /// let breaker = Breaker::builder("api").max_failures(1).build()?;
+    /// let response = breaker.call_with(
+    ///     || Ok::<_, std::io::Error>(Response { status: 503 }),
+    ///     |result| match result {
+    ///         Ok(r) if r.status >= 500 => Outcome::Failure,
+    ///         Ok(_) => Outcome::Success,
+    ///         Err(_) => Outcome::Failure,
+    ///     },
+    /// )?;
+    /// assert_eq!(response.status, 503);
+    /// assert_eq!(breaker.state(), breaker::State::Open);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_with<T, E, F, J>(&self, f: F, judge: J) -> Result<T, E>
+    where
+        F: FnOnce() -> Result<T, E>,
+        J: FnOnce(&Result<T, E>) -> Outcome,
+        E: CircuitError,
+    {
         let permit = self.acquire()?;
         let result = f();
-        permit.record(&result);
+        permit.outcome(judge(&result));
         result
     }
 
@@ -275,15 +365,51 @@ impl Breaker {
     ///
     /// If the returned future is dropped before it finishes (cancelled, timed out by the
     /// caller), the call counts as neither success nor failure and its half-open slot is freed.
+    ///
+    /// With a [`timeout`](Settings::timeout), a call that runs longer is dropped, counts as a
+    /// failure and returns [`Error::Timeout`].
     pub async fn call_async<T, E, Via, Fut>(&self, future: Fut) -> Result<T, E>
     where
         Fut: Future<Output = Result<T, E>>,
         E: CircuitError + AsError<Via>,
     {
+        self.call_async_with(future, |result| self.judge(result))
+            .await
+    }
+
+    /// Like [`call_async`](Breaker::call_async), with your own verdict on the result; see
+    /// [`call_with`](Breaker::call_with).
+    pub async fn call_async_with<T, E, Fut, J>(&self, future: Fut, judge: J) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        J: FnOnce(&Result<T, E>) -> Outcome,
+        E: CircuitError,
+    {
         let permit = self.acquire()?;
-        let result = future.await;
-        permit.record(&result);
+        let result = match self.settings().timeout {
+            None => future.await,
+            Some(limit) => match crate::timeout::within(limit, future).await {
+                Some(result) => result,
+                None => {
+                    permit.failure();
+                    return Err(E::from(Error::Timeout {
+                        name: self.name.clone(),
+                        limit,
+                    }));
+                }
+            },
+        };
+        permit.outcome(judge(&result));
         result
+    }
+
+    /// How `result` counts under this breaker's `record` and `ignore` lists: `Ok` is a success;
+    /// an `Err` is a failure unless the lists say otherwise.
+    pub fn judge<T, E: AsError<Via>, Via>(&self, result: &Result<T, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(err) => self.classify(err),
+        }
     }
 
     /// Asks to make one call; see [`Permit`].
@@ -302,8 +428,17 @@ impl Breaker {
         let word = self.load();
         match word.mode() {
             Mode::Open if self.retry_after_in(word).is_none() => State::HalfOpen,
+            Mode::Recovering if self.admitted_share_in(word).is_none() => State::Closed,
             mode => mode.state(),
         }
+    }
+
+    /// While ramping up after a recovery, the share of calls admitted now, in (0, 1).
+    pub fn admitted_share(&self) -> Option<f64> {
+        let word = self.load();
+        (word.mode() == Mode::Recovering)
+            .then(|| self.admitted_share_in(word))
+            .flatten()
     }
 
     /// Time left before an open breaker lets trial calls through; `None` unless it is open.
@@ -315,11 +450,14 @@ impl Breaker {
     }
 
     /// Failures counted toward opening in the current closed period.
-    pub fn failure_count(&self) -> u32 {
+    /// For rate-based policies, the failures in the window.
+    pub fn failure_count(&self) -> u64 {
         let word = self.load();
-        match word.mode() {
-            Mode::Closed => self.settings().policy.current_failures(word),
-            _ => 0,
+        if word.mode().counts_outcomes() {
+            let now = self.clock.coarse_nanos();
+            self.active().rules.current_failures(word, now)
+        } else {
+            0
         }
     }
 
@@ -368,6 +506,11 @@ impl Breaker {
         });
     }
 
+    /// Time of the last keyed lookup, for idle eviction.
+    pub(crate) fn coarse_now(&self) -> u64 {
+        self.clock.coarse_nanos()
+    }
+
     pub(crate) fn attach_registry_listeners(&self, listeners: Arc<Listeners>) {
         let _ = self.registry_listeners.set(listeners);
     }
@@ -385,8 +528,11 @@ impl Breaker {
     /// the per-thread counter cells of `threads` threads.
     pub fn heap_bytes(&self, threads: usize) -> usize {
         std::mem::size_of::<Settings>()
-            + self.settings().classifier.record.capacity() * std::mem::size_of::<crate::classify::ErrorKind>()
-            + self.settings().classifier.ignore.capacity() * std::mem::size_of::<crate::classify::ErrorKind>()
+            + std::mem::size_of::<crate::policy::Rules>()
+            + self.active().rules.window_heap_bytes()
+            + (self.settings().classifier.record.capacity()
+                + self.settings().classifier.ignore.capacity())
+                * std::mem::size_of::<crate::classify::ErrorKind>()
             + threads * Totals::CELL_BYTES
     }
 
@@ -403,21 +549,45 @@ impl Breaker {
     }
 
     /// For an open `word`: the time left, or `None` once the cooldown is over.
-    fn retry_after_in(&self, mut word: Word) -> Option<Duration> {
+    fn retry_after_in(&self, word: Word) -> Option<Duration> {
+        let (now, until) = self.deadline_of(word)?;
+        (now < until).then(|| Duration::from_nanos(until - now))
+    }
+
+    /// For a recovering `word`: the share of calls to admit now, or `None` once the ramp is over.
+    fn admitted_share_in(&self, word: Word) -> Option<f64> {
+        let (now, until) = self.deadline_of(word)?;
+        let ramp = crate::clock::duration_to_nanos(self.settings().ramp_up?);
+        if now >= until {
+            return None;
+        }
+        let elapsed = ramp.saturating_sub(until - now);
+        Some(RAMP_START + (1.0 - RAMP_START) * (elapsed as f64 / ramp as f64))
+    }
+
+    /// The current time and the deadline of `word`'s generation (end of the cooldown or of the
+    /// ramp). `None` if the word changed mode meanwhile.
+    fn deadline_of(&self, mut word: Word) -> Option<(u64, u64)> {
+        let mode = word.mode();
         loop {
             let deadline = Deadline(self.deadline.load(Ordering::Acquire));
             if deadline.generation() == word.generation() {
-                let now = self.clock.coarse_nanos();
-                let until = deadline.until_nanos();
-                return (now < until).then(|| Duration::from_nanos(until - now));
+                return Some((self.clock.coarse_nanos(), deadline.until_nanos()));
             }
             // The deadline belongs to a transition in progress; read both again.
-            let again = self.load();
-            if again.mode() != Mode::Open {
+            word = self.load();
+            if word.mode() != mode {
                 return None;
             }
-            word = again;
         }
+    }
+
+    fn random_unit(&self) -> f64 {
+        let state = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        (splitmix64(state) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     #[inline]
@@ -427,9 +597,20 @@ impl Breaker {
             return Ok(Ticket {
                 generation: word.generation(),
                 mode: Mode::Closed,
+                started: self.start_time(),
             });
         }
         self.admit_slow(word)
+    }
+
+    /// When slow calls are measured, the time the call starts; otherwise nothing is read.
+    #[inline]
+    fn start_time(&self) -> u64 {
+        if self.active().rules.times_calls() {
+            self.clock.coarse_nanos()
+        } else {
+            0
+        }
     }
 
     #[inline(never)]
@@ -438,9 +619,28 @@ impl Breaker {
             let ticket = Ticket {
                 generation: word.generation(),
                 mode: word.mode(),
+                started: self.start_time(),
             };
             match word.mode() {
                 Mode::Closed | Mode::Disabled => return Ok(ticket),
+                Mode::Recovering => match self.admitted_share_in(word) {
+                    None => {
+                        // The ramp is over: fully closed, in the same generation, so calls
+                        // admitted during the ramp still count.
+                        let closed = Word(word.0 & !0b111 | Mode::Closed as u64);
+                        match self.transition(word, closed) {
+                            Ok(()) => return Ok(Ticket { mode: Mode::Closed, ..ticket }),
+                            Err(actual) => word = actual,
+                        }
+                    }
+                    Some(share) if self.random_unit() < share => return Ok(ticket),
+                    Some(_) => {
+                        return Err(self.reject(Error::Open {
+                            name: self.name.clone(),
+                            retry_after: Duration::ZERO,
+                        }));
+                    }
+                },
                 Mode::ForcedOpen => {
                     return Err(self.reject(Error::ForcedOpen {
                         name: self.name.clone(),
@@ -459,6 +659,7 @@ impl Breaker {
                             return Ok(Ticket {
                                 generation: trial.generation(),
                                 mode: Mode::HalfOpen,
+                                started: ticket.started,
                             });
                         }
                         Err(actual) => word = actual,
@@ -490,7 +691,7 @@ impl Breaker {
     }
 
     fn classify<E: AsError<Via>, Via>(&self, err: &E) -> Outcome {
-        let classifier = &self.settings().classifier;
+        let classifier = &self.active().settings.classifier;
         if classifier.is_trivial() {
             Outcome::Failure
         } else {
@@ -504,7 +705,7 @@ impl Breaker {
             Outcome::Success => {
                 self.totals.bump(Kind::Success);
                 match ticket.mode {
-                    Mode::Closed => self.closed_success(ticket),
+                    Mode::Closed | Mode::Recovering => self.counted(ticket, false),
                     Mode::HalfOpen => self.trial_success(ticket),
                     _ => {}
                 }
@@ -513,7 +714,7 @@ impl Breaker {
             Outcome::Failure => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 match ticket.mode {
-                    Mode::Closed => self.closed_failure(ticket),
+                    Mode::Closed | Mode::Recovering => self.counted(ticket, true),
                     Mode::HalfOpen => self.trial_failure(ticket),
                     _ => {}
                 }
@@ -529,33 +730,28 @@ impl Breaker {
         }
     }
 
+    /// An outcome of a call admitted while closed or recovering.
     #[inline]
-    fn closed_success(&self, ticket: Ticket) {
+    fn counted(&self, ticket: Ticket, failure: bool) {
         let mut word = self.load();
-        loop {
-            if word.mode() != Mode::Closed || word.generation() != ticket.generation {
-                return;
-            }
-            let Some(next) = self.settings().policy.on_success(word) else {
-                return;
-            };
-            match self.cas(word, next) {
-                Ok(()) => return,
-                Err(actual) => word = actual,
-            }
+        let current = |word: Word| {
+            word.mode().counts_outcomes() && word.generation() == ticket.generation
+        };
+        if !current(word) {
+            return;
         }
-    }
-
-    #[cold]
-    fn closed_failure(&self, ticket: Ticket) {
-        let mut word = self.load();
-        loop {
-            if word.mode() != Mode::Closed || word.generation() != ticket.generation {
-                return;
-            }
-            let result = match self.settings().policy.on_failure(word) {
-                FailureStep::Count(next) => self.cas(word, next),
-                FailureStep::Trip => self.trip(word),
+        let rules = &self.active().rules;
+        let now = if rules.needs_clock() || rules.times_calls() {
+            self.clock.coarse_nanos()
+        } else {
+            0
+        };
+        let slow = rules.record(failure, now, now.saturating_sub(ticket.started));
+        while current(word) {
+            let result = match rules.step(word, failure, slow, now) {
+                Step::Stay => return,
+                Step::Write(next) => self.cas(word, next),
+                Step::Trip => self.trip(word, false),
             };
             match result {
                 Ok(()) => return,
@@ -573,11 +769,7 @@ impl Breaker {
             }
             let successes = word.count() + 1;
             let result = if successes >= self.settings().success_threshold {
-                let closed = self.transition(word, word.next(Mode::Closed));
-                if closed.is_ok() {
-                    self.reopen_streak.store(0, Ordering::Relaxed);
-                }
-                closed
+                self.recover(word)
             } else {
                 let in_flight = word.in_flight().saturating_sub(1);
                 self.cas(word, word.with_count(successes).with_in_flight(in_flight))
@@ -593,11 +785,8 @@ impl Breaker {
     fn trial_failure(&self, ticket: Ticket) {
         let mut word = self.load();
         while word.mode() == Mode::HalfOpen && word.generation() == ticket.generation {
-            match self.trip(word) {
-                Ok(()) => {
-                    self.reopen_streak.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
+            match self.trip(word, true) {
+                Ok(()) => return,
                 Err(actual) => word = actual,
             }
         }
@@ -615,18 +804,46 @@ impl Breaker {
         }
     }
 
-    /// Opens the breaker from `from`, starting a new cooldown.
-    fn trip(&self, from: Word) -> Result<(), Word> {
+    /// Opens the breaker from `from`, starting a new cooldown. A re-open straight after a failed
+    /// trial doubles the cooldown (when `max_cooldown` is set); jitter is drawn here, once.
+    fn trip(&self, from: Word, reopen: bool) -> Result<(), Word> {
+        let streak = if reopen {
+            self.reopen_streak.load(Ordering::Relaxed).saturating_add(1)
+        } else {
+            0
+        };
+        let cooldown = self.settings().cooldown_for(streak, self.random_unit());
         let open = from.next(Mode::Open);
-        self.publish_deadline(open.generation());
-        self.transition(from, open)
+        self.publish_deadline(open.generation(), cooldown);
+        self.transition(from, open)?;
+        self.reopen_streak.store(streak, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Writes the end of the cooldown for the open state of `generation`, before that state is
-    /// published. A writer that lost a race and comes late never overwrites a newer deadline.
-    fn publish_deadline(&self, generation: u32) {
-        let cooldown = crate::clock::duration_to_nanos(self.settings().cooldown);
-        let until = self.clock.now_nanos().saturating_add(cooldown);
+    /// Closes a half-open breaker whose trials succeeded, through the ramp if there is one.
+    fn recover(&self, from: Word) -> Result<(), Word> {
+        let active = self.active();
+        active.rules.reset();
+        let to = match active.settings.ramp_up {
+            Some(ramp) => {
+                let recovering = from.next(Mode::Recovering);
+                self.publish_deadline(recovering.generation(), ramp);
+                recovering
+            }
+            None => from.next(Mode::Closed),
+        };
+        self.transition(from, to)?;
+        self.reopen_streak.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the end of the cooldown (or ramp) of `generation`, before that state is published.
+    /// A writer that lost a race and comes late never overwrites a newer deadline.
+    fn publish_deadline(&self, generation: u32, after: Duration) {
+        let until = self
+            .clock
+            .now_nanos()
+            .saturating_add(crate::clock::duration_to_nanos(after));
         let new = Deadline::new(generation, until);
         let _ = self
             .deadline
@@ -651,7 +868,11 @@ impl Breaker {
         loop {
             let next = word.next(mode);
             if mode == Mode::Open {
-                self.publish_deadline(next.generation());
+                let cooldown = self.settings().cooldown_for(0, self.random_unit());
+                self.publish_deadline(next.generation(), cooldown);
+            }
+            if mode == Mode::Closed {
+                self.active().rules.reset();
             }
             match self.transition(word, next) {
                 Ok(()) => return,

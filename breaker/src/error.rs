@@ -51,13 +51,25 @@ pub enum Error {
         /// The breaker's name.
         name: Name,
     },
+    /// The call ran longer than the breaker's `timeout`; it was cancelled and counted as a
+    /// failure.
+    #[error("circuit `{name}`: call timed out after {}", Seconds(*.limit))]
+    Timeout {
+        /// The breaker's name.
+        name: Name,
+        /// The time limit.
+        limit: Duration,
+    },
 }
 
 impl Error {
     /// The name of the breaker that produced this error.
     pub fn name(&self) -> &str {
         match self {
-            Self::Open { name, .. } | Self::ForcedOpen { name } | Self::HalfOpenFull { name } => name,
+            Self::Open { name, .. }
+            | Self::ForcedOpen { name }
+            | Self::HalfOpenFull { name }
+            | Self::Timeout { name, .. } => name,
         }
     }
 
@@ -74,14 +86,18 @@ impl Error {
         match self {
             Self::Open { retry_after, .. } => Some(*retry_after),
             Self::HalfOpenFull { .. } => Some(Duration::ZERO),
-            Self::ForcedOpen { .. } => None,
+            Self::ForcedOpen { .. } | Self::Timeout { .. } => None,
         }
     }
 }
 
 impl From<Error> for std::io::Error {
     fn from(err: Error) -> Self {
-        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, err)
+        let kind = match err {
+            Error::Timeout { .. } => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::ConnectionRefused,
+        };
+        std::io::Error::new(kind, err)
     }
 }
 
@@ -107,7 +123,10 @@ impl fmt::Display for Seconds {
 /// ```
 /// let err = breaker::Breaker::builder("db").max_failures(0).build().unwrap_err();
 /// assert_eq!(err.field(), "max_failures");
-/// assert_eq!(err.to_string(), "invalid `max_failures` for circuit `db`: must be at least 1");
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid `max_failures` for circuit `db`: must be between 1 and 2097151"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid `{field}` for circuit `{name}`: {reason}")]

@@ -50,7 +50,9 @@ mod registry;
 mod report;
 mod settings;
 mod state;
+mod timeout;
 mod totals;
+mod window;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -64,7 +66,7 @@ pub use crate::classify::{AsError, CircuitError, ErrorKind, Outcome, ViaAsRef, V
 pub use crate::error::{ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::name::Name;
-pub use crate::policy::Policy;
+pub use crate::policy::{Policy, SlowCalls, WindowSpec};
 pub use crate::registry::{Registry, registry};
 pub use crate::report::{BreakerReport, Conflict, Report, Site};
 pub use crate::settings::Settings;

@@ -1,13 +1,14 @@
 //! When a closed breaker opens.
 
 use std::fmt;
+use std::time::Duration;
 
-use crate::error::ConfigError;
-use crate::name::Name;
-use crate::state::{MAX_COUNT, Word};
+use crate::error::Seconds;
+use crate::state::Word;
+use crate::window::{CallWindow, Sample, TimeWindow, Window};
 
 /// The rule that decides when a closed breaker opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Policy {
     /// Open after `max_failures` recorded failures in a row; a success resets the count.
@@ -15,59 +16,186 @@ pub enum Policy {
         /// Failures in a row that open the breaker.
         max_failures: u32,
     },
+    /// Open when failures minus successes reach `max_failures` (never below zero): a success
+    /// forgives one failure instead of all of them.
+    NetFailures {
+        /// Net failures that open the breaker.
+        max_failures: u32,
+    },
+    /// Open when, over the [`Window`], at least `min_calls` outcomes were recorded and at least
+    /// `rate` of them failed.
+    FailureRate {
+        /// The share of failures, in (0, 1], that opens the breaker.
+        rate: f64,
+    },
 }
 
-/// What a recorded failure does to a closed breaker.
-pub(crate) enum FailureStep {
+/// The span of recent calls that rate-based rules look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WindowSpec {
+    /// The calls of the last stretch of time; it slides in tenths of its length.
+    Time(Duration),
+    /// The last so many calls.
+    Calls(u32),
+}
+
+impl fmt::Display for WindowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowSpec::Time(d) => write!(f, "in {}", Seconds(*d)),
+            WindowSpec::Calls(n) => write!(f, "of last {n}"),
+        }
+    }
+}
+
+/// Slow calls count against the breaker: those longer than `threshold` make up a share that opens
+/// it at `rate`, even when they succeed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowCalls {
+    /// Calls taking longer than this are slow.
+    pub threshold: Duration,
+    /// The share of slow calls, in (0, 1], that opens the breaker.
+    pub rate: f64,
+}
+
+/// What one outcome does to a closed breaker.
+pub(crate) enum Step {
+    /// Nothing to write.
+    Stay,
     /// Stay closed with this word.
-    Count(Word),
+    Write(Word),
     /// Open.
     Trip,
 }
 
-impl Policy {
-    pub(crate) fn validate(&self, name: &Name) -> Result<(), ConfigError> {
-        match *self {
-            Policy::Consecutive { max_failures } => {
-                if max_failures == 0 || max_failures > MAX_COUNT {
-                    return Err(ConfigError::new(
-                        name,
-                        "max_failures",
-                        format!("must be at least 1 and at most {MAX_COUNT}"),
-                    ));
-                }
-            }
+/// A policy with the window it needs, built fresh whenever settings are (re)applied.
+pub(crate) struct Rules {
+    pub(crate) policy: Policy,
+    pub(crate) min_calls: u32,
+    pub(crate) slow: Option<SlowCalls>,
+    pub(crate) window: Option<Window>,
+}
+
+impl Rules {
+    pub(crate) fn new(
+        policy: Policy,
+        window: WindowSpec,
+        min_calls: u32,
+        slow: Option<SlowCalls>,
+    ) -> Rules {
+        let needs_window = matches!(policy, Policy::FailureRate { .. }) || slow.is_some();
+        let window = needs_window.then(|| match window {
+            WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow.is_some())),
+            WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow.is_some())),
+        });
+        Rules {
+            policy,
+            min_calls,
+            slow,
+            window,
         }
-        Ok(())
     }
 
-    /// The word after a success in the closed state, or `None` when nothing changes, which is
-    /// the common case and costs no write.
+    /// Whether calls must be timed (slow-call detection).
     #[inline]
-    pub(crate) fn on_success(&self, word: Word) -> Option<Word> {
-        match self {
-            Policy::Consecutive { .. } => (word.count() != 0).then(|| word.with_count(0)),
-        }
+    pub(crate) fn times_calls(&self) -> bool {
+        self.slow.is_some()
     }
 
-    /// What a failure in the closed state does.
-    pub(crate) fn on_failure(&self, word: Word) -> FailureStep {
-        match *self {
+    /// Whether outcomes need the time (a time window).
+    #[inline]
+    pub(crate) fn needs_clock(&self) -> bool {
+        matches!(self.window, Some(Window::Time(_)))
+    }
+
+    /// Adds an outcome to the window, if there is one; returns whether the call was slow.
+    /// `now` is read only when [`needs_clock`](Rules::needs_clock), `elapsed` only when
+    /// [`times_calls`](Rules::times_calls).
+    #[inline]
+    pub(crate) fn record(&self, failure: bool, now: u64, elapsed: u64) -> bool {
+        let slow = self
+            .slow
+            .is_some_and(|s| u128::from(elapsed) > s.threshold.as_nanos());
+        if let Some(window) = &self.window {
+            window.record(now, failure, slow);
+        }
+        slow
+    }
+
+    /// What a recorded outcome does to a closed breaker in `word`.
+    #[inline]
+    pub(crate) fn step(&self, word: Word, failure: bool, slow: bool, now: u64) -> Step {
+        let counted = match self.policy {
             Policy::Consecutive { max_failures } => {
-                let count = word.count() + 1;
-                if count >= max_failures {
-                    FailureStep::Trip
+                if failure {
+                    if word.count() + 1 >= max_failures {
+                        return Step::Trip;
+                    }
+                    Step::Write(word.with_count(word.count() + 1))
+                } else if word.count() != 0 {
+                    Step::Write(word.with_count(0))
                 } else {
-                    FailureStep::Count(word.with_count(count))
+                    Step::Stay
                 }
             }
+            Policy::NetFailures { max_failures } => {
+                if failure {
+                    if word.count() + 1 >= max_failures {
+                        return Step::Trip;
+                    }
+                    Step::Write(word.with_count(word.count() + 1))
+                } else if word.count() != 0 {
+                    Step::Write(word.with_count(word.count() - 1))
+                } else {
+                    Step::Stay
+                }
+            }
+            Policy::FailureRate { .. } => Step::Stay,
+        };
+        if let Some(window) = &self.window {
+            // A success can only trip while failures or slow calls are in the window.
+            if (failure || slow || window.may_hold_hits(now)) && self.trips(window.sample(now)) {
+                return Step::Trip;
+            }
+        }
+        counted
+    }
+
+    fn trips(&self, sample: Sample) -> bool {
+        if sample.calls == 0 || sample.calls < u64::from(self.min_calls) {
+            return false;
+        }
+        let reaches = |hits: u64, rate: f64| hits as f64 >= rate * sample.calls as f64;
+        let failing = match self.policy {
+            Policy::FailureRate { rate } => reaches(sample.failures, rate),
+            _ => false,
+        };
+        failing || self.slow.is_some_and(|s| reaches(sample.slow, s.rate))
+    }
+
+    /// Heap bytes the window holds.
+    pub(crate) fn window_heap_bytes(&self) -> usize {
+        self.window.as_ref().map_or(0, Window::heap_bytes)
+    }
+
+    /// The window's view at `now`, for reports.
+    pub(crate) fn sample(&self, now: u64) -> Option<Sample> {
+        self.window.as_ref().map(|w| w.sample(now))
+    }
+
+    /// Forgets the window, when the breaker closes anew.
+    pub(crate) fn reset(&self) {
+        if let Some(window) = &self.window {
+            window.reset();
         }
     }
 
     /// The failure count shown in reports for a closed breaker in `word`.
-    pub(crate) fn current_failures(&self, word: Word) -> u32 {
-        match self {
-            Policy::Consecutive { .. } => word.count(),
+    pub(crate) fn current_failures(&self, word: Word, now: u64) -> u64 {
+        match self.policy {
+            Policy::Consecutive { .. } | Policy::NetFailures { .. } => u64::from(word.count()),
+            Policy::FailureRate { .. } => self.sample(now).map_or(0, |s| s.failures),
         }
     }
 }
@@ -76,6 +204,8 @@ impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Policy::Consecutive { max_failures } => write!(f, "consecutive({max_failures})"),
+            Policy::NetFailures { max_failures } => write!(f, "net({max_failures})"),
+            Policy::FailureRate { rate } => write!(f, "rate({}%)", rate * 100.0),
         }
     }
 }

@@ -243,6 +243,7 @@ pub(crate) fn breaker_report(
         settings: breaker.settings().clone(),
         failure_count: breaker.failure_count(),
         retry_after: breaker.retry_after(),
+        admitted_share: breaker.admitted_share(),
         successes,
         failures,
         rejections,

@@ -24,7 +24,7 @@ impl fmt::Display for Site {
 
 /// A second declaration of a breaker name with other settings. The first declaration's settings
 /// stay in force; this records the one that was overruled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
     /// Where the overruled declaration is.
     pub site: Option<Site>,
@@ -38,8 +38,9 @@ pub struct BreakerReport {
     pub(crate) name: String,
     pub(crate) state: State,
     pub(crate) settings: Settings,
-    pub(crate) failure_count: u32,
+    pub(crate) failure_count: u64,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) admitted_share: Option<f64>,
     pub(crate) successes: u64,
     pub(crate) failures: u64,
     pub(crate) rejections: u64,
@@ -64,9 +65,15 @@ impl BreakerReport {
         &self.settings
     }
 
-    /// Failures counted toward opening in the current closed period.
-    pub fn failure_count(&self) -> u32 {
+    /// Failures counted toward opening in the current closed period (for rate-based policies,
+    /// the failures in the window).
+    pub fn failure_count(&self) -> u64 {
         self.failure_count
+    }
+
+    /// While ramping up after a recovery, the share of calls admitted.
+    pub fn admitted_share(&self) -> Option<f64> {
+        self.admitted_share
     }
 
     /// Time left in the cooldown, while open.
@@ -177,9 +184,13 @@ impl fmt::Display for Report {
             .breakers
             .iter()
             .map(|b| {
+                let state = match b.admitted_share {
+                    Some(share) => format!("{} {:.0}%", b.state, share * 100.0),
+                    None => b.state.to_string(),
+                };
                 [
                     b.name.clone(),
-                    b.state.to_string(),
+                    state,
                     b.failure_count.to_string(),
                     b.retry_after
                         .map_or_else(|| "-".to_owned(), |d| Seconds(d).to_string()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::classify::{Classifier, ErrorKind};
 use crate::error::{ConfigError, Seconds};
 use crate::name::Name;
-use crate::policy::Policy;
+use crate::policy::{Policy, Rules, SlowCalls, WindowSpec};
 use crate::state::{MAX_COUNT, MAX_IN_FLIGHT};
 
 /// The settings of one breaker. Build them with the setters, starting from [`Settings::default`]
@@ -21,18 +21,79 @@ use crate::state::{MAX_COUNT, MAX_IN_FLIGHT};
 /// use std::time::Duration;
 ///
 /// let settings = Settings::default()
-///     .max_failures(3)
+///     .failure_rate(0.5)
+///     .window(Duration::from_secs(60))
+///     .min_calls(20)
 ///     .cooldown(Duration::from_secs(10))
 ///     .record::<std::io::Error>();
-/// assert_eq!(settings.get_cooldown(), Duration::from_secs(10));
+/// assert!(settings.validate("db").is_ok());
+///
+/// // Two failure policies at once is a mistake, named by the later key.
+/// let mixed = Settings::default().max_failures(5).failure_rate(0.5);
+/// assert_eq!(mixed.validate("db").unwrap_err().field(), "failure_rate");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Settings {
     pub(crate) policy: Policy,
+    pub(crate) window: WindowSpec,
+    pub(crate) min_calls: u32,
+    pub(crate) slow_call: Option<Duration>,
+    pub(crate) slow_rate: Option<f64>,
     pub(crate) cooldown: Duration,
+    pub(crate) max_cooldown: Option<Duration>,
+    pub(crate) jitter: f64,
     pub(crate) half_open_calls: u32,
     pub(crate) success_threshold: u32,
+    pub(crate) ramp_up: Option<Duration>,
+    pub(crate) idle_ttl: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) classifier: Classifier,
+    keys: KeysUsed,
+}
+
+/// Which mutually exclusive keys were set, so that validation can name the one that clashes.
+#[derive(Clone, Copy, Default, Debug)]
+struct KeysUsed {
+    policy: Option<&'static str>,
+    clash: Option<(&'static str, &'static str)>,
+    window: Option<&'static str>,
+    min_calls: bool,
+}
+
+impl KeysUsed {
+    fn policy(&mut self, key: &'static str) {
+        match self.policy {
+            Some(first) if first != key => self.clash = self.clash.or(Some((key, first))),
+            _ => self.policy = Some(key),
+        }
+    }
+
+    fn window(&mut self, key: &'static str) {
+        match self.window {
+            Some(first) if first != key => self.clash = self.clash.or(Some((key, first))),
+            _ => self.window = Some(key),
+        }
+    }
+}
+
+impl PartialEq for Settings {
+    /// Compares what the settings do, not how they were spelled.
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.window == other.window
+            && self.min_calls == other.min_calls
+            && self.slow_call == other.slow_call
+            && self.slow_rate == other.slow_rate
+            && self.cooldown == other.cooldown
+            && self.max_cooldown == other.max_cooldown
+            && self.jitter == other.jitter
+            && self.half_open_calls == other.half_open_calls
+            && self.success_threshold == other.success_threshold
+            && self.ramp_up == other.ramp_up
+            && self.idle_ttl == other.idle_ttl
+            && self.timeout == other.timeout
+            && self.classifier == other.classifier
+    }
 }
 
 impl Default for Settings {
@@ -40,10 +101,20 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             policy: Policy::Consecutive { max_failures: 5 },
+            window: WindowSpec::Time(Duration::from_secs(60)),
+            min_calls: 20,
+            slow_call: None,
+            slow_rate: None,
             cooldown: Duration::from_secs(30),
+            max_cooldown: None,
+            jitter: 0.0,
             half_open_calls: 1,
             success_threshold: 1,
+            ramp_up: None,
+            idle_ttl: None,
+            timeout: None,
             classifier: Classifier::default(),
+            keys: KeysUsed::default(),
         }
     }
 }
@@ -51,13 +122,78 @@ impl Default for Settings {
 impl Settings {
     /// Open after this many consecutive recorded failures (default 5). A success resets the count.
     pub fn max_failures(mut self, n: u32) -> Self {
+        self.keys.policy("max_failures");
         self.policy = Policy::Consecutive { max_failures: n };
+        self
+    }
+
+    /// Open when failures minus successes reach `n` (pycircuitbreaker's net errors): a success
+    /// forgives one failure instead of all of them.
+    pub fn net_failures(mut self, n: u32) -> Self {
+        self.keys.policy("net_failures");
+        self.policy = Policy::NetFailures { max_failures: n };
+        self
+    }
+
+    /// Open when at least `rate` (in (0, 1]) of the outcomes in the [`window`](Settings::window)
+    /// failed, once at least [`min_calls`](Settings::min_calls) were recorded there.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.keys.policy("failure_rate");
+        self.policy = Policy::FailureRate { rate };
+        self
+    }
+
+    /// Rate-based rules look at the outcomes of this last stretch of time (default 60 s).
+    pub fn window(mut self, length: Duration) -> Self {
+        self.keys.window("window");
+        self.window = WindowSpec::Time(length);
+        self
+    }
+
+    /// Rate-based rules look at the outcomes of the last `n` calls instead of a time window.
+    pub fn window_calls(mut self, n: u32) -> Self {
+        self.keys.window("window_calls");
+        self.window = WindowSpec::Calls(n);
+        self
+    }
+
+    /// Rate-based rules decide nothing before the window holds this many outcomes (default 20).
+    pub fn min_calls(mut self, n: u32) -> Self {
+        self.keys.min_calls = true;
+        self.min_calls = n;
+        self
+    }
+
+    /// Calls that take longer than this are slow; see [`slow_rate`](Settings::slow_rate).
+    pub fn slow_call(mut self, threshold: Duration) -> Self {
+        self.slow_call = Some(threshold);
+        self
+    }
+
+    /// Open when at least this share of the calls in the window were slow, even if they
+    /// succeeded (resilience4j's slow-call rate). Works beside any failure policy.
+    pub fn slow_rate(mut self, rate: f64) -> Self {
+        self.slow_rate = Some(rate);
         self
     }
 
     /// How long the breaker stays open before letting trial calls through (default 30 s).
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
+        self
+    }
+
+    /// Doubles the cooldown on each re-open straight after a failed trial, up to this cap; a full
+    /// close resets it. Without it the cooldown never grows.
+    pub fn max_cooldown(mut self, cap: Duration) -> Self {
+        self.max_cooldown = Some(cap);
+        self
+    }
+
+    /// Stretches every cooldown by a random fraction in `[0, jitter]`, drawn once when the breaker
+    /// opens, so that many clients do not probe a recovering service at the same instant.
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
         self
     }
 
@@ -70,6 +206,29 @@ impl Settings {
     /// How many trial successes close a half-open breaker (default 1).
     pub fn success_threshold(mut self, n: u32) -> Self {
         self.success_threshold = n;
+        self
+    }
+
+    /// After the trials succeed, admit a share of calls that grows linearly from 10 % to 100 %
+    /// over this time, rejecting the rest, instead of closing at once. The failure policy still
+    /// applies during the ramp and re-opens the breaker if it trips.
+    pub fn ramp_up(mut self, ramp: Duration) -> Self {
+        self.ramp_up = Some(ramp);
+        self
+    }
+
+    /// Lets the registry evict this breaker once it has not been used for this long and is not
+    /// open, so that breakers keyed by an unbounded set of values do not grow memory for ever.
+    pub fn idle_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_ttl = Some(ttl);
+        self
+    }
+
+    /// Async calls that run longer are cancelled, count as failures and return
+    /// [`Error::Timeout`](crate::Error::Timeout). Needs the `tokio` feature; sync calls cannot be
+    /// cut short and ignore it.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
         self
     }
 
@@ -88,13 +247,41 @@ impl Settings {
     }
 
     /// The failure policy.
-    pub fn get_policy(&self) -> &Policy {
-        &self.policy
+    pub fn get_policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The window rate-based rules look at.
+    pub fn get_window(&self) -> WindowSpec {
+        self.window
+    }
+
+    /// The outcomes a window needs before rates count.
+    pub fn get_min_calls(&self) -> u32 {
+        self.min_calls
+    }
+
+    /// The slow-call rule, if any.
+    pub fn get_slow_calls(&self) -> Option<SlowCalls> {
+        Some(SlowCalls {
+            threshold: self.slow_call?,
+            rate: self.slow_rate?,
+        })
     }
 
     /// The cooldown.
     pub fn get_cooldown(&self) -> Duration {
         self.cooldown
+    }
+
+    /// The cap of the doubling cooldown, if it doubles.
+    pub fn get_max_cooldown(&self) -> Option<Duration> {
+        self.max_cooldown
+    }
+
+    /// The jitter fraction.
+    pub fn get_jitter(&self) -> f64 {
+        self.jitter
     }
 
     /// The number of concurrent half-open trial calls.
@@ -105,6 +292,21 @@ impl Settings {
     /// The number of trial successes that close the breaker.
     pub fn get_success_threshold(&self) -> u32 {
         self.success_threshold
+    }
+
+    /// The gradual recovery time, if any.
+    pub fn get_ramp_up(&self) -> Option<Duration> {
+        self.ramp_up
+    }
+
+    /// The idle time after which a registry may evict the breaker.
+    pub fn get_idle_ttl(&self) -> Option<Duration> {
+        self.idle_ttl
+    }
+
+    /// The time limit of async calls, if any.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// The recorded error types.
@@ -120,21 +322,101 @@ impl Settings {
     /// Checks every field, naming the first one that cannot work.
     pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
         let name = Name::from(name.to_owned());
-        let err = |field, reason: String| Err(ConfigError::new(&name, field, reason));
-        self.policy.validate(&name)?;
+        let fail = |field, reason: String| Err(ConfigError::new(&name, field, reason));
+        if let Some((key, first)) = self.keys.clash {
+            let reason = if self.keys.window == Some(first) {
+                format!("cannot be combined with `{first}`: choose a time window or a call window")
+            } else {
+                format!("cannot be combined with `{first}`: choose one failure policy")
+            };
+            return fail(key, reason);
+        }
+        match self.policy {
+            Policy::Consecutive { max_failures: n } | Policy::NetFailures { max_failures: n }
+                if n == 0 || n > MAX_COUNT =>
+            {
+                let field = if matches!(self.policy, Policy::Consecutive { .. }) {
+                    "max_failures"
+                } else {
+                    "net_failures"
+                };
+                return fail(field, format!("must be between 1 and {MAX_COUNT}"));
+            }
+            Policy::FailureRate { rate } if !is_rate(rate) => {
+                return fail("failure_rate", "must be more than 0 and at most 1".into());
+            }
+            _ => {}
+        }
+        let rated = matches!(self.policy, Policy::FailureRate { .. }) || self.slow_call.is_some();
+        match (self.slow_call, self.slow_rate) {
+            (Some(_), None) => return fail("slow_rate", "is required with `slow_call`".into()),
+            (None, Some(_)) => return fail("slow_call", "is required with `slow_rate`".into()),
+            (Some(threshold), _) if threshold.is_zero() => {
+                return fail("slow_call", "must be longer than zero".into());
+            }
+            (_, Some(rate)) if !is_rate(rate) => {
+                return fail("slow_rate", "must be more than 0 and at most 1".into());
+            }
+            _ => {}
+        }
+        if let Some(key) = self.keys.window.filter(|_| !rated) {
+            return fail(key, "only applies with `failure_rate` or `slow_call`".into());
+        }
+        if self.keys.min_calls && !rated {
+            return fail(
+                "min_calls",
+                "only applies with `failure_rate` or `slow_call`".into(),
+            );
+        }
+        match self.window {
+            WindowSpec::Time(length) if length.is_zero() => {
+                return fail("window", "must be longer than zero".into());
+            }
+            WindowSpec::Calls(n) if n == 0 || n > MAX_WINDOW_CALLS => {
+                return fail(
+                    "window_calls",
+                    format!("must be between 1 and {MAX_WINDOW_CALLS}"),
+                );
+            }
+            _ => {}
+        }
+        if self.min_calls == 0 {
+            return fail("min_calls", "must be at least 1".into());
+        }
         if self.cooldown.is_zero() {
-            return err("cooldown", "must be longer than zero".into());
+            return fail("cooldown", "must be longer than zero".into());
+        }
+        if self.max_cooldown.is_some_and(|cap| cap < self.cooldown) {
+            return fail("max_cooldown", "must be at least the cooldown".into());
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return fail("jitter", "must be between 0 and 1".into());
         }
         if self.half_open_calls == 0 || self.half_open_calls > MAX_IN_FLIGHT {
-            return err(
+            return fail(
                 "half_open_calls",
                 format!("must be between 1 and {MAX_IN_FLIGHT}"),
             );
         }
         if self.success_threshold == 0 || self.success_threshold > MAX_COUNT {
-            return err(
+            return fail(
                 "success_threshold",
                 format!("must be between 1 and {MAX_COUNT}"),
+            );
+        }
+        if self.ramp_up.is_some_and(|r| r.is_zero()) {
+            return fail("ramp_up", "must be longer than zero".into());
+        }
+        if self.idle_ttl.is_some_and(|t| t.is_zero()) {
+            return fail("idle_ttl", "must be longer than zero".into());
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return fail("timeout", "must be longer than zero".into());
+        }
+        if self.timeout.is_some() && !cfg!(feature = "tokio") {
+            return fail(
+                "timeout",
+                "needs the `tokio` feature of `breaker` to cancel calls".into(),
             );
         }
         if let Some(both) = self
@@ -143,13 +425,42 @@ impl Settings {
             .iter()
             .find(|k| self.classifier.ignore.contains(k))
         {
-            return err(
+            return fail(
                 "ignore",
                 format!("`{}` is both recorded and ignored", both.type_name()),
             );
         }
         Ok(())
     }
+
+    /// The cooldown of an open period: doubled for each re-open in a row (up to the cap), then
+    /// stretched by `unit * jitter`, where `unit` is a random draw in `[0, 1)`.
+    pub(crate) fn cooldown_for(&self, reopens: u32, unit: f64) -> Duration {
+        let base = match self.max_cooldown {
+            Some(cap) => self
+                .cooldown
+                .saturating_mul(1 << reopens.min(31))
+                .min(cap),
+            None => self.cooldown,
+        };
+        base.mul_f64(1.0 + self.jitter * unit)
+    }
+
+    pub(crate) fn rules(&self) -> Rules {
+        Rules::new(
+            self.policy,
+            self.window,
+            self.min_calls,
+            self.get_slow_calls(),
+        )
+    }
+}
+
+/// A call window keeps one bit per call; a million calls is 128 KiB.
+const MAX_WINDOW_CALLS: u32 = 1_000_000;
+
+fn is_rate(rate: f64) -> bool {
+    rate > 0.0 && rate <= 1.0
 }
 
 fn push_unique(kinds: &mut Vec<ErrorKind>, kind: ErrorKind) {
@@ -162,25 +473,57 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("policy", &self.policy)
+            .field("window", &self.window)
+            .field("min_calls", &self.min_calls)
+            .field("slow_calls", &self.get_slow_calls())
             .field("cooldown", &self.cooldown)
+            .field("max_cooldown", &self.max_cooldown)
+            .field("jitter", &self.jitter)
             .field("half_open_calls", &self.half_open_calls)
             .field("success_threshold", &self.success_threshold)
+            .field("ramp_up", &self.ramp_up)
+            .field("idle_ttl", &self.idle_ttl)
+            .field("timeout", &self.timeout)
             .field("record", &self.classifier.record)
             .field("ignore", &self.classifier.ignore)
             .finish()
     }
 }
 
-/// One line for reports: `consecutive(5), cooldown 30.0s, 1 trial`.
+/// One line for reports, such as `rate(50%) in 1m00s min 20, cooldown 1.0s..2m00s`.
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, cooldown {}", self.policy, Seconds(self.cooldown))?;
+        write!(f, "{}", self.policy)?;
+        if let Some(slow) = self.get_slow_calls() {
+            write!(
+                f,
+                " slow(>{} at {}%)",
+                Seconds(slow.threshold),
+                slow.rate * 100.0
+            )?;
+        }
+        if matches!(self.policy, Policy::FailureRate { .. }) || self.slow_call.is_some() {
+            write!(f, " {} min {}", self.window, self.min_calls)?;
+        }
+        write!(f, ", cooldown {}", Seconds(self.cooldown))?;
+        if let Some(cap) = self.max_cooldown {
+            write!(f, "..{}", Seconds(cap))?;
+        }
+        if self.jitter > 0.0 {
+            write!(f, " +{}%", self.jitter * 100.0)?;
+        }
         if self.half_open_calls != 1 || self.success_threshold != 1 {
             write!(
                 f,
                 ", {} trials, {} to close",
                 self.half_open_calls, self.success_threshold
             )?;
+        }
+        if let Some(ramp) = self.ramp_up {
+            write!(f, ", ramp {}", Seconds(ramp))?;
+        }
+        if let Some(limit) = self.timeout {
+            write!(f, ", timeout {}", Seconds(limit))?;
         }
         for kind in &self.classifier.record {
             write!(f, ", record {}", short_type_name(kind.type_name()))?;
@@ -206,23 +549,38 @@ fn short_type_name(full: &str) -> String {
     }
 }
 
+/// Settings with the rules (and windows) built from them.
+pub(crate) struct Active {
+    pub(crate) settings: Settings,
+    pub(crate) rules: Rules,
+}
+
+impl Active {
+    pub(crate) fn new(settings: Settings) -> Active {
+        Active {
+            rules: settings.rules(),
+            settings,
+        }
+    }
+}
+
 /// The settings a breaker runs with, published so the hot path reads them with one load and no
 /// lock. Replaced settings are kept until the breaker is dropped, because a call that started
 /// under them may still be reading them; reconfiguration is rare, so they are few.
 pub(crate) struct SettingsCell {
-    current: AtomicPtr<Settings>,
-    all: Mutex<Vec<*mut Settings>>,
+    current: AtomicPtr<Active>,
+    all: Mutex<Vec<*mut Active>>,
 }
 
-// SAFETY: the raw pointers are owned boxes of `Settings` (which is Send + Sync), shared only as
+// SAFETY: the raw pointers are owned boxes of `Active` (which is Send + Sync), shared only as
 // shared references and freed only in `Drop`.
 unsafe impl Send for SettingsCell {}
 // SAFETY: as above.
 unsafe impl Sync for SettingsCell {}
 
 impl SettingsCell {
-    pub(crate) fn new(settings: Settings) -> Self {
-        let ptr = Box::into_raw(Box::new(settings));
+    pub(crate) fn new(active: Active) -> Self {
+        let ptr = Box::into_raw(Box::new(active));
         SettingsCell {
             current: AtomicPtr::new(ptr),
             all: Mutex::new(vec![ptr]),
@@ -230,14 +588,14 @@ impl SettingsCell {
     }
 
     #[inline]
-    pub(crate) fn get(&self) -> &Settings {
+    pub(crate) fn get(&self) -> &Active {
         // SAFETY: every pointer ever stored in `current` is also in `all`, which frees nothing
         // before `self` is dropped, and the boxes are never written after being published.
         unsafe { &*self.current.load(Ordering::Acquire) }
     }
 
-    pub(crate) fn replace(&self, settings: Settings) {
-        let ptr = Box::into_raw(Box::new(settings));
+    pub(crate) fn replace(&self, active: Active) {
+        let ptr = Box::into_raw(Box::new(active));
         let mut all = self.all.lock().unwrap_or_else(PoisonError::into_inner);
         all.push(ptr);
         self.current.store(ptr, Ordering::Release);
@@ -271,11 +629,76 @@ mod tests {
                     .ignore::<std::io::Error>(),
                 "ignore",
             ),
+            (Settings::default().net_failures(0), "net_failures"),
+            (Settings::default().failure_rate(0.0), "failure_rate"),
+            (Settings::default().failure_rate(1.5), "failure_rate"),
+            (Settings::default().failure_rate(f64::NAN), "failure_rate"),
+            (
+                Settings::default().failure_rate(0.5).window(Duration::ZERO),
+                "window",
+            ),
+            (
+                Settings::default().failure_rate(0.5).window_calls(0),
+                "window_calls",
+            ),
+            (
+                Settings::default()
+                    .failure_rate(0.5)
+                    .window(Duration::from_secs(1))
+                    .window_calls(10),
+                "window_calls",
+            ),
+            (Settings::default().window(Duration::from_secs(1)), "window"),
+            (Settings::default().min_calls(3), "min_calls"),
+            (
+                Settings::default().max_failures(3).net_failures(3),
+                "net_failures",
+            ),
+            (Settings::default().slow_call(Duration::from_secs(1)), "slow_rate"),
+            (Settings::default().slow_rate(0.5), "slow_call"),
+            (
+                Settings::default()
+                    .slow_call(Duration::from_secs(1))
+                    .slow_rate(2.0),
+                "slow_rate",
+            ),
+            (
+                Settings::default().max_cooldown(Duration::from_secs(1)),
+                "max_cooldown",
+            ),
+            (Settings::default().jitter(-0.1), "jitter"),
+            (Settings::default().ramp_up(Duration::ZERO), "ramp_up"),
+            (Settings::default().idle_ttl(Duration::ZERO), "idle_ttl"),
         ];
         for (settings, field) in cases {
             assert_eq!(settings.validate("db").unwrap_err().field(), field);
         }
         assert!(Settings::default().validate("db").is_ok());
+    }
+
+    #[test]
+    fn slow_calls_may_accompany_any_policy() {
+        let s = Settings::default()
+            .max_failures(3)
+            .slow_call(Duration::from_secs(2))
+            .slow_rate(0.8)
+            .window_calls(50);
+        assert!(s.validate("db").is_ok());
+    }
+
+    #[test]
+    fn cooldown_doubles_up_to_the_cap_and_jitter_stretches_it() {
+        let s = Settings::default()
+            .cooldown(Duration::from_secs(1))
+            .max_cooldown(Duration::from_secs(5))
+            .jitter(0.2);
+        assert_eq!(s.cooldown_for(0, 0.0), Duration::from_secs(1));
+        assert_eq!(s.cooldown_for(2, 0.0), Duration::from_secs(4));
+        assert_eq!(s.cooldown_for(3, 0.0), Duration::from_secs(5));
+        assert_eq!(s.cooldown_for(40, 0.0), Duration::from_secs(5));
+        assert_eq!(s.cooldown_for(0, 0.5), Duration::from_millis(1100));
+        let fixed = Settings::default().cooldown(Duration::from_secs(1));
+        assert_eq!(fixed.cooldown_for(3, 0.9), Duration::from_secs(1));
     }
 
     #[test]
@@ -289,10 +712,13 @@ mod tests {
 
     #[test]
     fn replaced_settings_are_seen_by_later_reads() {
-        let cell = SettingsCell::new(Settings::default());
+        let cell = SettingsCell::new(Active::new(Settings::default()));
         let before = cell.get();
-        cell.replace(Settings::default().max_failures(2));
-        assert_eq!(before.policy, Policy::Consecutive { max_failures: 5 });
-        assert_eq!(cell.get().policy, Policy::Consecutive { max_failures: 2 });
+        cell.replace(Active::new(Settings::default().max_failures(2)));
+        assert_eq!(before.settings.policy, Policy::Consecutive { max_failures: 5 });
+        assert_eq!(
+            cell.get().settings.policy,
+            Policy::Consecutive { max_failures: 2 }
+        );
     }
 }

@@ -30,11 +30,14 @@ pub enum State {
     /// Switched off by an operator: every call passes and nothing trips it until
     /// [`close`](crate::Breaker::close).
     Disabled,
+    /// The trials succeeded and the breaker is ramping up (`ramp_up`): it admits a share of calls
+    /// that grows from 10 % to 100 %, and the failure policy still applies.
+    Recovering,
 }
 
 impl State {
     /// The lower-case name used in reports and events: `closed`, `open`, `half-open`,
-    /// `forced-open`, `disabled`.
+    /// `forced-open`, `disabled`, `recovering`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",
@@ -42,6 +45,7 @@ impl State {
             State::HalfOpen => "half-open",
             State::ForcedOpen => "forced-open",
             State::Disabled => "disabled",
+            State::Recovering => "recovering",
         }
     }
 
@@ -66,6 +70,7 @@ pub(crate) enum Mode {
     HalfOpen = 2,
     ForcedOpen = 3,
     Disabled = 4,
+    Recovering = 5,
 }
 
 impl Mode {
@@ -75,8 +80,14 @@ impl Mode {
             1 => Mode::Open,
             2 => Mode::HalfOpen,
             3 => Mode::ForcedOpen,
-            _ => Mode::Disabled,
+            4 => Mode::Disabled,
+            _ => Mode::Recovering,
         }
+    }
+
+    /// Whether outcomes in this mode feed the failure policy.
+    pub(crate) fn counts_outcomes(self) -> bool {
+        matches!(self, Mode::Closed | Mode::Recovering)
     }
 
     pub(crate) fn state(self) -> State {
@@ -86,6 +97,7 @@ impl Mode {
             Mode::HalfOpen => State::HalfOpen,
             Mode::ForcedOpen => State::ForcedOpen,
             Mode::Disabled => State::Disabled,
+            Mode::Recovering => State::Recovering,
         }
     }
 }
