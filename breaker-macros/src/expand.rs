@@ -112,15 +112,24 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
         }
     };
     let fake_return = format_ident!("__breaker_return", span = Span::mixed_site());
+    // The runtime's `call*` functions carry the `E: CircuitError` bound (and `AsError` with
+    // `record`/`ignore`). Locating the callee at the user's error type makes rustc underline
+    // that type instead of the whole attribute; `located_at` keeps the call-site hygiene, so
+    // lints still see generated code.
+    let at_error = Span::call_site().located_at(error_type_span(&output));
 
     // Only one arm is emitted, so the user block still appears exactly once.
     let guarded_call = match (sig.asyncness.is_some(), args.classifies()) {
-        (false, false) => quote! {
-            ::breaker::__private::call(#breaker, move || -> #output #block)
-        },
-        (false, true) => quote! {
-            ::breaker::__private::call_classified(#breaker, move || -> #output #block)
-        },
+        (false, classifies) => {
+            let call = if classifies {
+                quote!(call_classified)
+            } else {
+                quote!(call)
+            };
+            quote_spanned! {at_error=>
+                ::breaker::__private::#call(#breaker, move || -> #output #block)
+            }
+        }
         (true, classifies) => {
             let call_async = if classifies {
                 quote!(call_async_classified)
@@ -130,7 +139,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             // An async block cannot be annotated with its output type, so a `return` that is
             // never taken fixes it before the user's block is checked ("fake return edge",
             // tracing PR #2270). The allows cover only this generated statement.
-            quote! {
+            quote_spanned! {at_error=>
                 ::breaker::__private::#call_async(#breaker, async move {
                     #[allow(
                         unreachable_code,
@@ -163,6 +172,20 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     let mut output = quote!(#(#attrs)* #vis #sig);
     brace.surround(&mut output, |tokens| tokens.extend(body));
     Ok(output)
+}
+
+/// Where to point when the error type lacks what the runtime needs: the `E` of
+/// `Result<T, E>`, or the whole return type for an alias such as `io::Result<T>`.
+fn error_type_span(output: &Type) -> Span {
+    if let Type::Path(path) = output
+        && let Some(segment) = path.path.segments.last()
+        && let PathArguments::AngleBracketed(args) = &segment.arguments
+        && args.args.len() == 2
+        && let Some(GenericArgument::Type(error)) = args.args.last()
+    {
+        return error.span();
+    }
+    output.span()
 }
 
 /// The type with every `impl Trait` replaced by `_`, for positions where `impl Trait` is not

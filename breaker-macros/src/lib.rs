@@ -4,7 +4,7 @@
 //! this macro generates calls into `breaker`'s hidden support module, so the two crates are
 //! released together with an exact version pin.
 //!
-//! The crate is split the way the arguments flow: [`args`](crate) parses `#[circuit(...)]`,
+//! The crate is split the way the arguments flow: `args` parses `#[circuit(...)]`,
 //! `item` parses the function leniently, `validate` checks both and collects every error,
 //! and `expand` writes the code (or, on error, re-emits the function with the errors).
 

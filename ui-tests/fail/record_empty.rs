@@ -1,0 +1,8 @@
+use breaker::circuit;
+
+#[circuit(record = [])]
+fn fetch() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use breaker::circuit;
+
+struct Timeout;
+
+#[circuit(record = [Timeout])]
+fn fetch() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}

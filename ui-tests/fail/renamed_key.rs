@@ -1,0 +1,9 @@
+use breaker::circuit;
+
+// `timeout` is what other libraries call the cooldown; edit distance alone would not find it.
+#[circuit(timeout = "30s")]
+fn fetch() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}

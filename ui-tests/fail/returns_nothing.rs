@@ -1,0 +1,8 @@
+use breaker::circuit;
+
+#[circuit]
+fn refresh() {}
+
+fn main() {
+    refresh();
+}

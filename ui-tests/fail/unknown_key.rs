@@ -1,0 +1,8 @@
+use breaker::circuit;
+
+#[circuit(max_failure = 3)]
+fn fetch() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}
