@@ -408,7 +408,7 @@ impl Breaker {
     pub fn judge<T, E: AsError<Via>, Via>(&self, result: &Result<T, E>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(err) => self.classify(err),
+            Err(err) => self.classify_error(err),
         }
     }
 
@@ -690,7 +690,9 @@ impl Breaker {
         error
     }
 
-    fn classify<E: AsError<Via>, Via>(&self, err: &E) -> Outcome {
+    /// How an error counts under the `record` and `ignore` lists: a failure, a success (not
+    /// recorded), or neutral (ignored).
+    pub fn classify_error<E: AsError<Via>, Via>(&self, err: &E) -> Outcome {
         let classifier = &self.active().settings.classifier;
         if classifier.is_trivial() {
             Outcome::Failure

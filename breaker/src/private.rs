@@ -4,17 +4,22 @@
 //! Everything here exists only for `breaker-macros`, which is pinned to this exact version of
 //! `breaker`, and may change in any release.
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 pub use std::sync::{Arc, OnceLock};
 
-pub use crate::Breaker;
-use crate::classify::{AsError, CircuitError, Outcome};
+pub use crate::classify::Outcome;
+pub use crate::{Breaker, Error, Permit};
+use crate::classify::{AsError, CircuitError};
 use crate::name::Name;
 use crate::report::Site;
 use crate::settings::Settings;
 use crate::state::{MAX_COUNT, MAX_IN_FLIGHT};
+
+/// Whether `timeout = "..."` can be enforced (the `tokio` feature); generated code asserts it.
+pub const TIMEOUTS_ENABLED: bool = cfg!(feature = "tokio");
 
 /// What one `#[circuit]` attribute asks for.
 #[derive(Debug)]
@@ -48,6 +53,12 @@ impl SiteSettings {
             file,
             line,
         )
+    }
+
+    /// A breaker per value of a parameter (`name = "http:{host}"`); the name comes with each
+    /// lookup, see [`keyed_breaker`].
+    pub fn keyed(file: &'static str, line: u32) -> Self {
+        Self::new(Name::from(""), file, line)
     }
 
     fn new(name: Name, file: &'static str, line: u32) -> Self {
@@ -85,6 +96,78 @@ impl SiteSettings {
         self
     }
 
+    /// `failure_rate = r`.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.settings = self.settings.failure_rate(rate);
+        self
+    }
+
+    /// `net_failures = n`.
+    pub fn net_failures(mut self, n: u32) -> Self {
+        self.settings = self.settings.net_failures(n.clamp(1, MAX_COUNT));
+        self
+    }
+
+    /// `window = "..."`, in nanoseconds.
+    pub fn window_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.window(Duration::from_nanos(nanos.max(1)));
+        self
+    }
+
+    /// `window_calls = n`.
+    pub fn window_calls(mut self, n: u32) -> Self {
+        self.settings = self.settings.window_calls(n.max(1));
+        self
+    }
+
+    /// `min_calls = n`.
+    pub fn min_calls(mut self, n: u32) -> Self {
+        self.settings = self.settings.min_calls(n.max(1));
+        self
+    }
+
+    /// `slow_call = "..."`, in nanoseconds.
+    pub fn slow_call_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.slow_call(Duration::from_nanos(nanos.max(1)));
+        self
+    }
+
+    /// `slow_rate = r`.
+    pub fn slow_rate(mut self, rate: f64) -> Self {
+        self.settings = self.settings.slow_rate(rate);
+        self
+    }
+
+    /// `max_cooldown = "..."`, in nanoseconds.
+    pub fn max_cooldown_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.max_cooldown(Duration::from_nanos(nanos));
+        self
+    }
+
+    /// `jitter = f`.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.settings = self.settings.jitter(fraction);
+        self
+    }
+
+    /// `ramp_up = "..."`, in nanoseconds.
+    pub fn ramp_up_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.ramp_up(Duration::from_nanos(nanos.max(1)));
+        self
+    }
+
+    /// `idle_ttl = "..."`, in nanoseconds.
+    pub fn idle_ttl_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.idle_ttl(Duration::from_nanos(nanos.max(1)));
+        self
+    }
+
+    /// `timeout = "..."`, in nanoseconds.
+    pub fn timeout_nanos(mut self, nanos: u64) -> Self {
+        self.settings = self.settings.timeout(Duration::from_nanos(nanos.max(1)));
+        self
+    }
+
     /// One type of `record = [...]`.
     pub fn record<T: std::error::Error + 'static>(mut self) -> Self {
         self.settings = self.settings.record::<T>();
@@ -116,24 +199,131 @@ pub fn breaker(
             site,
             settings,
         } = site();
-        crate::registry()
-            .get_or_create_at(name.clone(), settings, Some(site))
-            .or_else(|_| {
-                // Unreachable with settings the macro accepted; a default breaker still beats
-                // a panic in the caller's function.
-                crate::registry().get_or_create_at(name, Settings::default(), Some(site))
-            })
-            .unwrap_or_else(|_| unreachable_default())
+        crate::registry().declared(name, settings, site)
     })
 }
 
-#[cold]
-fn unreachable_default() -> Arc<Breaker> {
-    Arc::new(
-        Breaker::builder("default")
-            .build()
-            .unwrap_or_else(|_| unreachable!("the default settings are valid")),
-    )
+/// The breaker of a keyed function for this call's key (`format_args!("http:{}", host)`).
+/// Looking up an existing key allocates nothing.
+pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
+    crate::registry().keyed(key, || {
+        let SiteSettings { site, settings, .. } = site();
+        (settings, site)
+    })
+}
+
+/// Asks `breaker` for a permit; generated code handles the rejection (fallback or error).
+#[inline]
+pub fn acquire(breaker: &Breaker) -> Result<Permit<'_>, Error> {
+    breaker.acquire()
+}
+
+/// Converts a rejection into the function's error type, with a helpful diagnostic when the type
+/// cannot hold it.
+#[inline]
+pub fn into_error<E: CircuitError>(error: Error) -> E {
+    E::from(error)
+}
+
+/// Runs a sync body under an acquired permit and records the verdict.
+#[inline]
+pub fn run<T, E, F, J>(permit: Permit<'_>, judge: J, f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E>,
+    J: FnOnce(&Result<T, E>) -> Outcome,
+{
+    let result = f();
+    permit.outcome(judge(&result));
+    result
+}
+
+/// Runs an async body under an acquired permit, enforcing the breaker's timeout, and records
+/// the verdict.
+pub async fn run_async<T, E, Fut, J>(
+    breaker: &Breaker,
+    permit: Permit<'_>,
+    judge: J,
+    future: Fut,
+) -> Result<T, E>
+where
+    E: CircuitError,
+    Fut: Future<Output = Result<T, E>>,
+    J: FnOnce(&Result<T, E>) -> Outcome,
+{
+    let result = match breaker.settings().get_timeout() {
+        None => future.await,
+        Some(limit) => match crate::timeout::within(limit, future).await {
+            Some(result) => result,
+            None => {
+                permit.failure();
+                return Err(E::from(Error::Timeout {
+                    name: breaker.shared_name().clone(),
+                    limit,
+                }));
+            }
+        },
+    };
+    permit.outcome(judge(&result));
+    result
+}
+
+/// The verdict on a result: `failure_if` on `Ok` values, `on_error` on errors.
+#[inline]
+pub fn judge<T, E>(
+    breaker: &Breaker,
+    result: &Result<T, E>,
+    failure_if: impl FnOnce(&T) -> bool,
+    on_error: impl FnOnce(&Breaker, &E) -> Outcome,
+) -> Outcome {
+    match result {
+        Ok(value) if failure_if(value) => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err(error) => on_error(breaker, error),
+    }
+}
+
+/// `failure_if` when none is given.
+#[inline]
+pub fn never<T: ?Sized>(_: &T) -> bool {
+    false
+}
+
+/// Every error counts (no `record`, `ignore` or `record_if`).
+#[inline]
+pub fn every_error<E>(_: &Breaker, _: &E) -> Outcome {
+    Outcome::Failure
+}
+
+/// Errors count by the breaker's `record` and `ignore` lists.
+#[inline]
+pub fn listed_errors<E: AsError<Via>, Via>(breaker: &Breaker, error: &E) -> Outcome {
+    breaker.classify_error(error)
+}
+
+/// Errors count when `record_if` says so.
+pub fn record_if<E>(predicate: impl FnOnce(&E) -> bool) -> impl FnOnce(&Breaker, &E) -> Outcome {
+    move |_, error| {
+        if predicate(error) {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+/// Errors count when `record_if` says so, unless the `ignore` list makes them neutral.
+pub fn record_if_unless_ignored<E: AsError<Via>, Via>(
+    predicate: impl FnOnce(&E) -> bool,
+) -> impl FnOnce(&Breaker, &E) -> Outcome {
+    move |breaker, error| {
+        if breaker.classify_error(error) == Outcome::Neutral {
+            Outcome::Neutral
+        } else if predicate(error) {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
 }
 
 /// A sync call where every `Err` counts.
