@@ -58,9 +58,29 @@ pub(crate) fn validate_args(args: &CircuitArgs) -> syn::Result<()> {
 /// Checks on the function the attribute is applied to.
 pub(crate) fn validate_function(function: &Function) -> syn::Result<()> {
     let mut errors = Errors::default();
+    errors.check(applied_once(function));
     errors.check(not_const(function));
     errors.check(has_body(function));
     errors.check(returns_result(function));
+    errors.finish()
+}
+
+/// A second `#[circuit]` below the first would wrap the function twice: every call would go
+/// through two breakers and be counted twice.
+fn applied_once(function: &Function) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for attr in &function.attrs {
+        let path = attr.path();
+        let is_circuit = path.segments.last().is_some_and(|s| s.ident == "circuit")
+            && (path.segments.len() == 1
+                || path.segments.first().is_some_and(|s| s.ident == "breaker"));
+        if is_circuit {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[circuit]` is applied more than once; keep one and put all its keys there",
+            ));
+        }
+    }
     errors.finish()
 }
 
@@ -278,6 +298,28 @@ mod tests {
         assert!(errors[0].contains("`const fn`"));
         assert!(errors[1].contains("needs a function body"));
         assert!(errors[2].contains("returns `Result<T, E>`"));
+    }
+
+    #[test]
+    fn rejects_a_second_circuit_attribute() {
+        let errors = function_errors(quote!(
+            #[inline]
+            #[breaker::circuit(max_failures = 2)]
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("applied more than once"));
+        assert!(
+            function_errors(quote!(
+                #[other::circuit]
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
