@@ -121,17 +121,17 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     // Only one arm is emitted, so the user block still appears exactly once.
     let guarded_call = match (sig.asyncness.is_some(), args.classifies()) {
         (false, classifies) => {
-            let call = if classifies {
+            let entry = if classifies {
                 quote!(call_classified)
             } else {
                 quote!(call)
             };
             quote_spanned! {at_error=>
-                ::breaker::__private::#call(#breaker, move || -> #output #block)
+                ::breaker::__private::#entry(#breaker, move || -> #output #block)
             }
         }
         (true, classifies) => {
-            let call_async = if classifies {
+            let entry = if classifies {
                 quote!(call_async_classified)
             } else {
                 quote!(call_async)
@@ -140,7 +140,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             // never taken fixes it before the user's block is checked ("fake return edge",
             // tracing PR #2270). The allows cover only this generated statement.
             quote_spanned! {at_error=>
-                ::breaker::__private::#call_async(#breaker, async move {
+                ::breaker::__private::#entry(#breaker, async move {
                     #[allow(
                         unreachable_code,
                         clippy::diverging_sub_expression,
@@ -451,5 +451,77 @@ mod tests {
         let out = expand(quote!(), quote!(fn f() -> Result<(), E> { let x = ; }));
         assert!(!out.contains("compile_error"), "{out}");
         assert!(out.contains("{ let x = ; }"), "{out}");
+    }
+
+    /// A macro must never panic on user input: run odd arguments against odd items and
+    /// require every output to be tokens that parse as items (the item plus errors, or the
+    /// expansion). Inputs with unbalanced delimiters cannot reach a macro, so none are here.
+    #[test]
+    fn never_panics_and_always_emits_items() {
+        let args = [
+            "",
+            ",",
+            "= 5",
+            "name",
+            "name =",
+            "name = \"\"",
+            "name = b\"db\"",
+            "name = r#\"db\"#, name = \"x\"",
+            "max_failures = 99999999999999999999999999",
+            "max_failures = 0x10",
+            "max_failures = 1e3",
+            "max_failures = -0",
+            "cooldown = \"\u{1F600}s\"",
+            "cooldown = \"99999999999999999999h\"",
+            "cooldown = \"1h1h\"",
+            "record = [[]]",
+            "record = [,]",
+            "record = [A,, B]",
+            "record = [A] ignore = [B]",
+            "ignore = [impl Error, _, dyn Error]",
+            "r#name = \"x\"",
+            "half_open_calls = 1, half_open_calls = 2, half_open_calls = 3",
+            "success_threshold(1)",
+            "::name = 1",
+            "#[x] name = 1",
+        ];
+        let items = [
+            "",
+            "fn",
+            "fn f",
+            "fn f()",
+            "fn f() -> Result<(), E>;",
+            "fn f() -> Result<(), E> {} fn g() {}",
+            "fn f() -> Result {}",
+            "fn f() -> Result<> {}",
+            "fn f() -> Result<(), E> { #! }",
+            "fn f() -> Result<(), E> { #![] }",
+            "async unsafe extern \"C\" fn f(...) -> Result<(), E> {}",
+            "pub(in crate::a) fn r#async<'a, T: 'a, const N: usize>(self: Box<Self>) -> Result<[T; N], E> where T: Copy {}",
+            "struct S",
+            "#[circuit] #[circuit] fn f() -> Result<(), E> {}",
+            "impl Trait for S { fn f() {} }",
+            "macro_rules! m { () => {} }",
+            "let x = 5;",
+            "1 + 1",
+            "#[doc = \"x\"]",
+        ];
+        for arg in args {
+            for item in items {
+                let (Ok(arg_tokens), Ok(item_tokens)) =
+                    (arg.parse::<TokenStream>(), item.parse::<TokenStream>())
+                else {
+                    panic!("test input does not tokenize: {arg:?} / {item:?}");
+                };
+                let out = circuit(arg_tokens, item_tokens);
+                // The item as given may itself not be an item (`1 + 1`); what we add must be.
+                if syn::parse2::<syn::File>(item.parse().unwrap_or_default()).is_ok() {
+                    assert!(
+                        syn::parse2::<syn::File>(out.clone()).is_ok(),
+                        "{arg:?} / {item:?} gave {out}"
+                    );
+                }
+            }
+        }
     }
 }
