@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::name::Name;
 use crate::policy::Step;
 use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
+use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
 
 /// A circuit breaker: it lets calls through while the guarded dependency is healthy, turns them
@@ -173,7 +174,7 @@ impl Builder {
 
 /// A seed that differs between breakers and between runs.
 fn random_seed() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -629,7 +630,12 @@ impl Breaker {
                         // admitted during the ramp still count.
                         let closed = Word(word.0 & !0b111 | Mode::Closed as u64);
                         match self.transition(word, closed) {
-                            Ok(()) => return Ok(Ticket { mode: Mode::Closed, ..ticket }),
+                            Ok(()) => {
+                                return Ok(Ticket {
+                                    mode: Mode::Closed,
+                                    ..ticket
+                                });
+                            }
                             Err(actual) => word = actual,
                         }
                     }
@@ -736,9 +742,8 @@ impl Breaker {
     #[inline]
     fn counted(&self, ticket: Ticket, failure: bool) {
         let mut word = self.load();
-        let current = |word: Word| {
-            word.mode().counts_outcomes() && word.generation() == ticket.generation
-        };
+        let current =
+            |word: Word| word.mode().counts_outcomes() && word.generation() == ticket.generation;
         if !current(word) {
             return;
         }
@@ -904,5 +909,223 @@ impl fmt::Debug for Breaker {
             .field("state", &self.state())
             .field("settings", self.settings())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn fail() -> Result<(), std::io::Error> {
+        Err(std::io::Error::other("down"))
+    }
+
+    fn ok() -> Result<(), std::io::Error> {
+        Ok(())
+    }
+
+    fn breaker(clock: &ManualClock, settings: Settings) -> Breaker {
+        Breaker::builder("t")
+            .settings(settings)
+            .clock(clock.clone())
+            .seed(7)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn failure_rate_over_time_trips_exactly_at_min_calls_and_rate() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .failure_rate(0.5)
+                .window(Duration::from_secs(10))
+                .min_calls(4),
+        );
+        let _ = b.call(fail);
+        let _ = b.call(ok);
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Closed, "3 calls is below min_calls");
+        // The fourth call is a success, yet it is the one that fills min_calls at 50 %.
+        let _ = b.call(ok);
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn failures_that_age_out_of_the_window_stop_counting() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .failure_rate(0.5)
+                .window(Duration::from_secs(10))
+                .min_calls(2),
+        );
+        let _ = b.call(fail);
+        clock.advance(Duration::from_secs(10));
+        let _ = b.call(ok);
+        let _ = b.call(ok);
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Closed, "1 of 3 in the window failed");
+    }
+
+    #[test]
+    fn call_window_wraps_around() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .failure_rate(0.6)
+                .window_calls(5)
+                .min_calls(5),
+        );
+        for result in [fail(), fail(), ok(), ok(), ok(), ok()] {
+            let _ = b.call(|| result);
+        }
+        assert_eq!(b.state(), State::Closed);
+        // The window is now [f, ok, ok, ok, ok]; two failures give 2 of 5, three give 3 of 5.
+        let _ = b.call(fail);
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Closed);
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn net_failures_forgive_one_failure_per_success() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock, Settings::default().net_failures(3));
+        for result in [fail(), fail(), ok(), fail()] {
+            let _ = b.call(|| result);
+        }
+        assert_eq!((b.state(), b.failure_count()), (State::Closed, 2));
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn slow_successes_open_the_breaker() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .slow_call(Duration::from_secs(2))
+                .slow_rate(0.5)
+                .min_calls(2),
+        );
+        let slow = || {
+            clock.advance(Duration::from_millis(2001));
+            ok()
+        };
+        let _ = b.call(slow);
+        let _ = b.call(|| {
+            clock.advance(Duration::from_secs(2)); // exactly at the threshold is not slow
+            ok()
+        });
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn cooldown_doubles_after_failed_trials_and_resets_on_close() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .max_failures(1)
+                .cooldown(Duration::from_secs(1))
+                .max_cooldown(Duration::from_secs(3)),
+        );
+        let _ = b.call(fail);
+        assert_eq!(b.retry_after(), Some(Duration::from_secs(1)));
+        for expected in [2, 3, 3] {
+            clock.advance(Duration::from_secs(5));
+            let _ = b.call(fail); // the trial fails
+            assert_eq!(b.retry_after(), Some(Duration::from_secs(expected)));
+        }
+        clock.advance(Duration::from_secs(5));
+        let _ = b.call(ok);
+        let _ = b.call(fail);
+        assert_eq!(b.retry_after(), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn jitter_stretches_each_cooldown_within_bounds_drawn_once() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .max_failures(1)
+                .cooldown(Duration::from_secs(10))
+                .jitter(0.2),
+        );
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            let _ = b.call(fail);
+            let first = b.retry_after().unwrap();
+            assert_eq!(b.retry_after(), Some(first), "drawn once, not per check");
+            assert!(first >= Duration::from_secs(10) && first <= Duration::from_secs(12));
+            seen.push(first);
+            b.close();
+        }
+        seen.dedup();
+        assert!(seen.len() > 10, "jitter varies: {seen:?}");
+    }
+
+    #[test]
+    fn ramp_up_admits_a_growing_share_then_closes() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .max_failures(100)
+                .ramp_up(Duration::from_secs(10)),
+        );
+        b.half_open();
+        let _ = b.call(ok);
+        assert_eq!(b.state(), State::Recovering);
+        let admitted = |b: &Breaker| (0..1000).filter(|_| b.call(ok).is_ok()).count();
+        let early = admitted(&b);
+        assert!((50..200).contains(&early), "about 10 %: {early}");
+        clock.advance(Duration::from_secs(5));
+        let middle = admitted(&b);
+        assert!((450..650).contains(&middle), "about 55 %: {middle}");
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(admitted(&b), 1000);
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn ramp_up_reopens_when_the_policy_trips() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .max_failures(2)
+                .ramp_up(Duration::from_secs(10)),
+        );
+        b.half_open();
+        let _ = b.call(ok);
+        let mut failures = 0;
+        while failures < 2 {
+            if b.call(fail)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::Other)
+            {
+                failures += 1;
+            }
+        }
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn a_late_outcome_from_an_earlier_generation_is_dropped() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock, Settings::default().max_failures(1));
+        let slow = b.acquire().unwrap();
+        b.open();
+        b.half_open();
+        slow.success(); // admitted while closed; must not close the half-open breaker
+        assert_eq!(b.state(), State::HalfOpen);
     }
 }

@@ -100,10 +100,9 @@ impl ErrorKind {
             if let Some(inner) = e
                 .downcast_ref::<std::io::Error>()
                 .and_then(std::io::Error::get_ref)
+                && self.is_in_chain(inner)
             {
-                if self.is_in_chain(inner) {
-                    return true;
-                }
+                return true;
             }
             next = e.source();
         }

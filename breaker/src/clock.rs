@@ -90,7 +90,10 @@ mod coarse {
     }
 
     fn read(clock: libc::clockid_t) -> Option<Duration> {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
         let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
         let secs = u64::try_from(ts.tv_sec).ok()?;
@@ -137,12 +140,14 @@ impl ManualClock {
 
     /// Moves time forward by `by`.
     pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(duration_to_nanos(by), Ordering::AcqRel);
+        self.nanos
+            .fetch_add(duration_to_nanos(by), Ordering::AcqRel);
     }
 
     /// Sets the time to `to`; it must not be earlier than the current time.
     pub fn set(&self, to: Duration) {
-        self.nanos.fetch_max(duration_to_nanos(to), Ordering::AcqRel);
+        self.nanos
+            .fetch_max(duration_to_nanos(to), Ordering::AcqRel);
     }
 }
 
@@ -154,7 +159,9 @@ impl Clock for ManualClock {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualClock").field("now", &self.now()).finish()
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
     }
 }
 
@@ -236,8 +243,14 @@ mod tests {
         let clock = ClockHandle::system();
         let coarse = clock.coarse_nanos();
         let precise = clock.now_nanos();
-        assert!(coarse <= precise + 1_000_000, "coarse {coarse} precise {precise}");
-        assert!(precise - coarse.min(precise) < 50_000_000, "coarse {coarse} precise {precise}");
+        assert!(
+            coarse <= precise + 1_000_000,
+            "coarse {coarse} precise {precise}"
+        );
+        assert!(
+            precise - coarse.min(precise) < 50_000_000,
+            "coarse {coarse} precise {precise}"
+        );
     }
 
     #[test]
@@ -250,7 +263,13 @@ mod tests {
 
     #[test]
     fn from_clock_recognises_built_in_clocks() {
-        assert!(matches!(ClockHandle::from_clock(SystemClock), ClockHandle::System));
-        assert!(matches!(ClockHandle::from_clock(ManualClock::new()), ClockHandle::Manual(_)));
+        assert!(matches!(
+            ClockHandle::from_clock(SystemClock),
+            ClockHandle::System
+        ));
+        assert!(matches!(
+            ClockHandle::from_clock(ManualClock::new()),
+            ClockHandle::Manual(_)
+        ));
     }
 }

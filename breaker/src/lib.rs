@@ -29,9 +29,9 @@
 //!   success resets the count.
 //! - **Open**: calls are rejected at once with [`Error::Open`], which carries the time left in the
 //!   cooldown. Rejections are counted, never as failures.
-//! - **Half-open**: once the cooldown (default 30 s) is over, `half_open_calls` trial calls (default
-//!   1) run at once and the rest are rejected with [`Error::HalfOpenFull`]. `success_threshold`
-//!   successes (default 1) close it; a failure re-opens it for a new cooldown.
+//! - **Half-open**: once the cooldown (default 30 s) is over, up to `half_open_calls` trial calls
+//!   (default one) run at once and the rest are rejected with [`Error::HalfOpenFull`].
+//!   `success_threshold` successes (default one) close it; a failure re-opens it.
 //! - An outcome that arrives after the breaker changed state since its call began is dropped.
 //! - A panic in a guarded call is a failure and keeps unwinding. A future dropped before it finishes
 //!   counts as nothing and gives back its half-open slot.
@@ -44,12 +44,15 @@ mod classify;
 pub mod clock;
 mod error;
 mod event;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod name;
 mod policy;
 mod registry;
 mod report;
 mod settings;
 mod state;
+mod sync;
 mod timeout;
 mod totals;
 mod window;

@@ -11,12 +11,12 @@ use std::time::Duration;
 pub use std::sync::{Arc, OnceLock};
 
 pub use crate::classify::Outcome;
-pub use crate::{Breaker, Error, Permit};
 use crate::classify::{AsError, CircuitError};
 use crate::name::Name;
 use crate::report::Site;
 use crate::settings::Settings;
 use crate::state::{MAX_COUNT, MAX_IN_FLIGHT};
+pub use crate::{Breaker, Error, Permit};
 
 /// Whether `timeout = "..."` can be enforced (the `tokio` feature); generated code asserts it.
 pub const TIMEOUTS_ENABLED: bool = cfg!(feature = "tokio");
@@ -47,7 +47,12 @@ impl SiteSettings {
 
     /// The default name of a method: `{type path without generics}::{fn_name}`, so that methods
     /// of the same name on different types get different breakers.
-    pub fn method(self_type: &'static str, fn_name: &'static str, file: &'static str, line: u32) -> Self {
+    pub fn method(
+        self_type: &'static str,
+        fn_name: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         Self::new(
             Name::from(format!("{}::{fn_name}", strip_generics(self_type))),
             file,

@@ -118,10 +118,7 @@ impl Registry {
 
     /// The breaker named `name`, if it exists.
     pub fn get(&self, name: &str) -> Option<Arc<Breaker>> {
-        self.entries
-            .pin()
-            .get(name)
-            .map(|e| Arc::clone(&e.breaker))
+        self.entries.pin().get(name).map(|e| Arc::clone(&e.breaker))
     }
 
     /// The breaker named `name`, created with `settings` if it does not exist yet. If it exists
@@ -508,7 +505,10 @@ mod tests {
     #[test]
     fn keys_format_on_the_stack_and_spill_when_long() {
         let mut short = KeyBuffer::new();
-        assert_eq!(short.format(format_args!("http:{}", "a.example")), "http:a.example");
+        assert_eq!(
+            short.format(format_args!("http:{}", "a.example")),
+            "http:a.example"
+        );
         assert!(short.spilled.is_none());
         let long = "x".repeat(300);
         let mut buffer = KeyBuffer::new();
@@ -520,7 +520,10 @@ mod tests {
         let clock = ManualClock::new();
         let registry = Registry::with_clock(clock.clone());
         let ttl = Duration::from_secs(60);
-        let site = Site { file: "t.rs", line: 1 };
+        let site = Site {
+            file: "t.rs",
+            line: 1,
+        };
         let settings = || (Settings::default().idle_ttl(ttl), site);
         registry.keyed(format_args!("k:{}", 1), settings);
         registry.keyed(format_args!("k:{}", 2), settings);
@@ -538,7 +541,10 @@ mod tests {
     fn creating_breakers_sweeps_idle_ones_by_itself() {
         let clock = ManualClock::new();
         let registry = Registry::with_clock(clock.clone());
-        let site = Site { file: "t.rs", line: 1 };
+        let site = Site {
+            file: "t.rs",
+            line: 1,
+        };
         let settings = || (Settings::default().idle_ttl(Duration::from_secs(10)), site);
         for i in 0..100 {
             registry.keyed(format_args!("k:{i}"), settings);

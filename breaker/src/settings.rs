@@ -360,7 +360,10 @@ impl Settings {
             _ => {}
         }
         if let Some(key) = self.keys.window.filter(|_| !rated) {
-            return fail(key, "only applies with `failure_rate` or `slow_call`".into());
+            return fail(
+                key,
+                "only applies with `failure_rate` or `slow_call`".into(),
+            );
         }
         if self.keys.min_calls && !rated {
             return fail(
@@ -437,10 +440,7 @@ impl Settings {
     /// stretched by `unit * jitter`, where `unit` is a random draw in `[0, 1)`.
     pub(crate) fn cooldown_for(&self, reopens: u32, unit: f64) -> Duration {
         let base = match self.max_cooldown {
-            Some(cap) => self
-                .cooldown
-                .saturating_mul(1 << reopens.min(31))
-                .min(cap),
+            Some(cap) => self.cooldown.saturating_mul(1 << reopens.min(31)).min(cap),
             None => self.cooldown,
         };
         base.mul_f64(1.0 + self.jitter * unit)
@@ -540,7 +540,10 @@ impl fmt::Display for Settings {
 fn short_type_name(full: &str) -> String {
     let mut segments: Vec<&str> = full.split("::").collect();
     let last = segments.pop().unwrap_or(full);
-    if segments.last().is_some_and(|m| m.eq_ignore_ascii_case(last)) {
+    if segments
+        .last()
+        .is_some_and(|m| m.eq_ignore_ascii_case(last))
+    {
         segments.pop();
     }
     match segments.last() {
@@ -622,7 +625,10 @@ mod tests {
             (Settings::default().max_failures(0), "max_failures"),
             (Settings::default().cooldown(Duration::ZERO), "cooldown"),
             (Settings::default().half_open_calls(0), "half_open_calls"),
-            (Settings::default().success_threshold(0), "success_threshold"),
+            (
+                Settings::default().success_threshold(0),
+                "success_threshold",
+            ),
             (
                 Settings::default()
                     .record::<std::io::Error>()
@@ -654,7 +660,10 @@ mod tests {
                 Settings::default().max_failures(3).net_failures(3),
                 "net_failures",
             ),
-            (Settings::default().slow_call(Duration::from_secs(1)), "slow_rate"),
+            (
+                Settings::default().slow_call(Duration::from_secs(1)),
+                "slow_rate",
+            ),
             (Settings::default().slow_rate(0.5), "slow_call"),
             (
                 Settings::default()
@@ -715,7 +724,10 @@ mod tests {
         let cell = SettingsCell::new(Active::new(Settings::default()));
         let before = cell.get();
         cell.replace(Active::new(Settings::default().max_failures(2)));
-        assert_eq!(before.settings.policy, Policy::Consecutive { max_failures: 5 });
+        assert_eq!(
+            before.settings.policy,
+            Policy::Consecutive { max_failures: 5 }
+        );
         assert_eq!(
             cell.get().settings.policy,
             Policy::Consecutive { max_failures: 2 }

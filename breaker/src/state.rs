@@ -228,7 +228,10 @@ mod tests {
     #[test]
     fn counts_saturate_instead_of_spilling_into_other_fields() {
         let w = Word::new(Mode::Closed, 5).with_count(u32::MAX);
-        assert_eq!((w.count(), w.in_flight(), w.generation()), (MAX_COUNT, 0, 5));
+        assert_eq!(
+            (w.count(), w.in_flight(), w.generation()),
+            (MAX_COUNT, 0, 5)
+        );
     }
 
     #[test]

@@ -104,7 +104,11 @@ impl TimeWindow {
     }
 
     pub(crate) fn reset(&self) {
-        for bucket in self.failures.iter().chain(self.slow.iter().flat_map(|b| b.iter())) {
+        for bucket in self
+            .failures
+            .iter()
+            .chain(self.slow.iter().flat_map(|b| b.iter()))
+        {
             bucket.store(0, Ordering::Relaxed);
         }
         self.last_hit.store(0, Ordering::Relaxed);
@@ -218,7 +222,10 @@ impl CallWindow {
         Sample {
             calls: self.cursor.load(Ordering::Relaxed).min(self.size),
             failures: self.failures.set.load(Ordering::Relaxed),
-            slow: self.slow.as_ref().map_or(0, |r| r.set.load(Ordering::Relaxed)),
+            slow: self
+                .slow
+                .as_ref()
+                .map_or(0, |r| r.set.load(Ordering::Relaxed)),
         }
     }
 
