@@ -23,7 +23,9 @@ async fn up() -> Result<u32, AppError> {
 
 #[tokio::test]
 async fn call_async_goes_through_the_whole_cycle() {
-    let (breaker, clock) = manual("async-cycle", |b| b.max_failures(3).cooldown(Duration::from_secs(5)));
+    let (breaker, clock) = manual("async-cycle", |b| {
+        b.max_failures(3).cooldown(Duration::from_secs(5))
+    });
     assert_eq!(breaker.call_async(up()).await.unwrap(), 1);
     breaker.call_async(down()).await.unwrap_err();
     breaker.call_async(down()).await.unwrap_err();
@@ -42,7 +44,10 @@ async fn call_async_goes_through_the_whole_cycle() {
             Ok::<_, AppError>(())
         })
         .await;
-    assert!(matches!(rejected, Err(AppError::Circuit(breaker::Error::Open { .. }))));
+    assert!(matches!(
+        rejected,
+        Err(AppError::Circuit(breaker::Error::Open { .. }))
+    ));
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     clock.advance(Duration::from_secs(5));
     breaker.call_async(down()).await.unwrap_err();
@@ -51,7 +56,10 @@ async fn call_async_goes_through_the_whole_cycle() {
     breaker.call_async(up()).await.unwrap();
     assert_eq!(breaker.state(), State::Closed);
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.rejections()), (3, 6, 1));
+    assert_eq!(
+        (report.successes(), report.failures(), report.rejections()),
+        (3, 6, 1)
+    );
 }
 
 static FETCHES: AtomicUsize = AtomicUsize::new(0);
@@ -70,7 +78,9 @@ async fn fetch(fail: bool) -> io::Result<u32> {
 #[tokio::test]
 async fn an_async_fn_trips_and_rejects_without_running() {
     assert_eq!(fetch(false).await.unwrap(), 7);
-    let breaker = registry().get("async_tokio::fetch").expect("default name of a free async fn");
+    let breaker = registry()
+        .get("async_tokio::fetch")
+        .expect("default name of a free async fn");
     fetch(true).await.unwrap_err();
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(breaker.failure_count(), 1);
@@ -83,7 +93,9 @@ async fn an_async_fn_trips_and_rejects_without_running() {
     let before = FETCHES.load(Ordering::SeqCst);
     let err = fetch(false).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    assert!(matches!(io_circuit_error(&err), breaker::Error::Open { name, .. } if name == "async_tokio::fetch"));
+    assert!(
+        matches!(io_circuit_error(&err), breaker::Error::Open { name, .. } if name == "async_tokio::fetch")
+    );
     assert_eq!(FETCHES.load(Ordering::SeqCst), before, "the body never ran");
     breaker.half_open();
     assert_eq!(fetch(false).await.unwrap(), 7);
@@ -93,9 +105,15 @@ async fn an_async_fn_trips_and_rejects_without_running() {
 #[tokio::test]
 async fn a_guarded_future_is_lazy_until_awaited() {
     let future = lazy_probe();
-    assert!(registry().get("async-lazy").is_none(), "nothing happens before the first poll");
+    assert!(
+        registry().get("async-lazy").is_none(),
+        "nothing happens before the first poll"
+    );
     future.await.unwrap();
-    assert_eq!(registry().get("async-lazy").unwrap().report().successes(), 1);
+    assert_eq!(
+        registry().get("async-lazy").unwrap().report().successes(),
+        1
+    );
 }
 
 #[circuit(name = "async-lazy")]
@@ -111,30 +129,49 @@ impl Api {
     #[circuit(name = "async-api", max_failures = 2)]
     async fn get(&self, path: &str) -> Result<String, AppError> {
         tokio::task::yield_now().await;
-        if path.is_empty() { Err(AppError::Down("no path")) } else { Ok(format!("{}/{path}", self.base)) }
+        if path.is_empty() {
+            Err(AppError::Down("no path"))
+        } else {
+            Ok(format!("{}/{path}", self.base))
+        }
     }
 
     #[circuit(name = "async-api", max_failures = 2)]
     async fn post(&mut self, body: String) -> Result<usize, AppError> {
         tokio::task::yield_now().await;
-        if body.is_empty() { Err(AppError::Down("no body")) } else { Ok(body.len()) }
+        if body.is_empty() {
+            Err(AppError::Down("no body"))
+        } else {
+            Ok(body.len())
+        }
     }
 }
 
 #[tokio::test]
 async fn async_methods_sharing_a_name_share_a_breaker() {
-    let mut api = Api { base: "https://x".into() };
+    let mut api = Api {
+        base: "https://x".into(),
+    };
     assert_eq!(api.get("a").await.unwrap(), "https://x/a");
     assert_eq!(api.post("body".into()).await.unwrap(), 4);
     api.get("").await.unwrap_err();
     api.post(String::new()).await.unwrap_err();
     let err = api.get("a").await.unwrap_err();
-    assert!(matches!(err, AppError::Circuit(breaker::Error::Open { .. })), "{err:?}");
+    assert!(
+        matches!(err, AppError::Circuit(breaker::Error::Open { .. })),
+        "{err:?}"
+    );
     let err = api.post("x".into()).await.unwrap_err();
-    assert!(matches!(err, AppError::Circuit(breaker::Error::Open { .. })), "{err:?}");
+    assert!(
+        matches!(err, AppError::Circuit(breaker::Error::Open { .. })),
+        "{err:?}"
+    );
     let report = registry().report();
     let entry = report.get("async-api").unwrap();
-    assert_eq!((entry.successes(), entry.failures(), entry.rejections()), (2, 2, 2));
+    assert_eq!(
+        (entry.successes(), entry.failures(), entry.rejections()),
+        (2, 2, 2)
+    );
 }
 
 struct Red;
@@ -143,14 +180,22 @@ struct Blue;
 impl Red {
     #[circuit(max_failures = 1)]
     async fn load(&self, fail: bool) -> io::Result<&'static str> {
-        if fail { Err(io::Error::other("red down")) } else { Ok("red") }
+        if fail {
+            Err(io::Error::other("red down"))
+        } else {
+            Ok("red")
+        }
     }
 }
 
 impl Blue {
     #[circuit(max_failures = 1)]
     async fn load(&self, fail: bool) -> io::Result<&'static str> {
-        if fail { Err(io::Error::other("blue down")) } else { Ok("blue") }
+        if fail {
+            Err(io::Error::other("blue down"))
+        } else {
+            Ok("blue")
+        }
     }
 }
 
@@ -158,9 +203,18 @@ impl Blue {
 async fn same_named_async_methods_of_different_types_do_not_share() {
     Red.load(true).await.unwrap_err();
     assert_eq!(Blue.load(false).await.unwrap(), "blue");
-    assert_eq!(Red.load(false).await.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
-    assert_eq!(registry().get("async_tokio::Red::load").unwrap().state(), State::Open);
-    assert_eq!(registry().get("async_tokio::Blue::load").unwrap().state(), State::Closed);
+    assert_eq!(
+        Red.load(false).await.unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    assert_eq!(
+        registry().get("async_tokio::Red::load").unwrap().state(),
+        State::Open
+    );
+    assert_eq!(
+        registry().get("async_tokio::Blue::load").unwrap().state(),
+        State::Closed
+    );
 }
 
 trait Store {
@@ -173,7 +227,11 @@ impl Store for Memory {
     #[circuit(max_failures = 1)]
     async fn put(&self, key: u32) -> io::Result<u32> {
         tokio::task::yield_now().await;
-        if key == 0 { Err(io::Error::other("zero")) } else { Ok(key) }
+        if key == 0 {
+            Err(io::Error::other("zero"))
+        } else {
+            Ok(key)
+        }
     }
 }
 
@@ -181,8 +239,18 @@ impl Store for Memory {
 async fn async_trait_methods_are_guarded() {
     assert_eq!(Memory.put(4).await.unwrap(), 4);
     Memory.put(0).await.unwrap_err();
-    assert_eq!(Memory.put(4).await.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
-    assert_eq!(registry().get("async_tokio::Memory::put").unwrap().report().rejections(), 1);
+    assert_eq!(
+        Memory.put(4).await.unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    assert_eq!(
+        registry()
+            .get("async_tokio::Memory::put")
+            .unwrap()
+            .report()
+            .rejections(),
+        1
+    );
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,13 +265,22 @@ async fn classified(err: anyhow::Error) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn async_fns_classify_errors() {
-    classified(anyhow::Error::new(NotFound).context("ctx")).await.unwrap_err();
-    classified(anyhow::anyhow!("not recorded")).await.unwrap_err();
+    classified(anyhow::Error::new(NotFound).context("ctx"))
+        .await
+        .unwrap_err();
+    classified(anyhow::anyhow!("not recorded"))
+        .await
+        .unwrap_err();
     let breaker = registry().get("async-classified").unwrap();
     assert_eq!(breaker.state(), State::Closed);
     let report = breaker.report();
-    assert_eq!((report.neutral(), report.successes(), report.failures()), (1, 1, 0));
-    classified(anyhow::Error::new(io::Error::other("x")).context("ctx")).await.unwrap_err();
+    assert_eq!(
+        (report.neutral(), report.successes(), report.failures()),
+        (1, 1, 0)
+    );
+    classified(anyhow::Error::new(io::Error::other("x")).context("ctx"))
+        .await
+        .unwrap_err();
     assert_eq!(breaker.state(), State::Open);
 }
 
@@ -221,7 +298,14 @@ async fn guarded_futures_are_send_and_run_on_worker_threads() {
         sum += handle.await.unwrap().unwrap();
     }
     assert_eq!(sum, (0..16).sum());
-    assert_eq!(registry().get("async-spawned").unwrap().report().successes(), 16);
+    assert_eq!(
+        registry()
+            .get("async-spawned")
+            .unwrap()
+            .report()
+            .successes(),
+        16
+    );
 
     let (breaker, _clock) = manual("async-spawned-builder", |b| b);
     let breaker = Arc::new(breaker);

@@ -15,7 +15,11 @@ const COOLDOWN: Duration = Duration::from_secs(10);
 
 /// A breaker that has tripped once and whose cooldown is over.
 fn half_open(name: &'static str, threshold: u32) -> (Breaker, ManualClock) {
-    let (breaker, clock) = manual(name, |b| b.max_failures(1).cooldown(COOLDOWN).success_threshold(threshold));
+    let (breaker, clock) = manual(name, |b| {
+        b.max_failures(1)
+            .cooldown(COOLDOWN)
+            .success_threshold(threshold)
+    });
     breaker.acquire().unwrap().failure();
     clock.advance(COOLDOWN);
     assert_eq!(breaker.state(), State::HalfOpen);
@@ -39,8 +43,16 @@ async fn a_trial_cancelled_by_a_timeout_frees_its_slot_and_counts_as_nothing() {
 
     let report = breaker.report();
     assert_eq!(report.neutral(), 1, "the cancelled trial is neutral");
-    assert_eq!((report.successes(), report.failures()), (0, 1), "only the tripping failure");
-    assert_eq!(breaker.state(), State::HalfOpen, "a cancellation decides nothing");
+    assert_eq!(
+        (report.successes(), report.failures()),
+        (0, 1),
+        "only the tripping failure"
+    );
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "a cancellation decides nothing"
+    );
     breaker
         .call_async(async { Ok::<_, AppError>(()) })
         .await
@@ -97,7 +109,11 @@ async fn maybe_hang(hang: bool, fail: bool) -> io::Result<()> {
     if hang {
         pending::<()>().await;
     }
-    if fail { Err(io::Error::other("down")) } else { Ok(()) }
+    if fail {
+        Err(io::Error::other("down"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -107,7 +123,8 @@ async fn cancelling_a_macro_async_fn_in_half_open_frees_the_permit() {
     assert_eq!(breaker.state(), State::Open);
     breaker.half_open();
     for _ in 0..3 {
-        let cancelled = tokio::time::timeout(Duration::from_millis(2), maybe_hang(true, false)).await;
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(2), maybe_hang(true, false)).await;
         assert!(cancelled.is_err());
         assert_eq!(breaker.state(), State::HalfOpen);
     }
@@ -126,8 +143,14 @@ fn a_panic_in_a_sync_call_is_a_failure_and_keeps_unwinding() {
     assert_eq!(panic_message(&*payload), "boom in the guarded call");
     assert_eq!(breaker.failure_count(), 1);
     assert_eq!(breaker.report().failures(), 1);
-    let _ = catch_unwind(AssertUnwindSafe(|| breaker.call(|| -> Result<(), AppError> { panic!("again") })));
-    assert_eq!(breaker.state(), State::Open, "two panics in a row trip a max of 2");
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        breaker.call(|| -> Result<(), AppError> { panic!("again") })
+    }));
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "two panics in a row trip a max of 2"
+    );
 }
 
 #[test]
@@ -148,7 +171,11 @@ fn a_panicking_trial_reopens_and_does_not_wedge_the_breaker() {
         breaker.call(|| -> Result<(), AppError> { panic!("trial panicked") })
     }));
     assert!(caught.is_err());
-    assert_eq!(breaker.state(), State::Open, "a panicking trial is a failed trial");
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "a panicking trial is a failed trial"
+    );
     assert_eq!(breaker.retry_after(), Some(COOLDOWN));
     clock.advance(COOLDOWN);
     breaker
@@ -171,7 +198,10 @@ fn a_panic_in_a_macro_fn_is_a_failure_and_keeps_unwinding() {
     assert_eq!(panic_message(&*caught.unwrap_err()), "kaboom");
     let breaker = registry().get("panic-macro-sync").unwrap();
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(explode(false).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        explode(false).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
     breaker.half_open();
     assert!(catch_unwind(|| explode(true)).is_err());
     assert_eq!(breaker.state(), State::Open, "a panicking trial re-opens");
@@ -219,10 +249,17 @@ async fn a_panic_in_a_spawned_async_fn_is_a_failure_and_frees_the_trial_slot() {
     breaker.half_open();
     let err = tokio::spawn(explode_later(true)).await.unwrap_err();
     assert!(err.is_panic());
-    assert_eq!(breaker.state(), State::Open, "a panicking async trial re-opens");
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "a panicking async trial re-opens"
+    );
     assert_eq!(breaker.report().failures(), 2);
     breaker.half_open();
-    assert_eq!(tokio::spawn(explode_later(false)).await.unwrap().unwrap(), 1);
+    assert_eq!(
+        tokio::spawn(explode_later(false)).await.unwrap().unwrap(),
+        1
+    );
     assert_eq!(breaker.state(), State::Closed);
 }
 

@@ -76,12 +76,25 @@ fn record_io_ignore_not_found() -> Breaker {
 #[test]
 fn concrete_error_types_and_their_source_chains() {
     let b = record_io_ignore_not_found();
-    assert_eq!(counted(&b, RepoError::Query(io::Error::other("reset"))), Counted::Failure);
+    assert_eq!(
+        counted(&b, RepoError::Query(io::Error::other("reset"))),
+        Counted::Failure
+    );
     assert_eq!(counted(&b, RepoError::Lookup(NotFound)), Counted::Neutral);
-    assert_eq!(counted(&b, RepoError::Invalid("id")), Counted::Success, "not recorded");
+    assert_eq!(
+        counted(&b, RepoError::Invalid("id")),
+        Counted::Success,
+        "not recorded"
+    );
     let deep = |inner| RepoError::Request(Box::new(RepoError::Request(Box::new(inner))));
-    assert_eq!(counted(&b, deep(RepoError::Query(io::Error::other("x")))), Counted::Failure);
-    assert_eq!(counted(&b, deep(RepoError::Lookup(NotFound))), Counted::Neutral);
+    assert_eq!(
+        counted(&b, deep(RepoError::Query(io::Error::other("x")))),
+        Counted::Failure
+    );
+    assert_eq!(
+        counted(&b, deep(RepoError::Lookup(NotFound))),
+        Counted::Neutral
+    );
     assert_eq!(counted(&b, deep(RepoError::Invalid("x"))), Counted::Success);
 }
 
@@ -89,34 +102,81 @@ fn concrete_error_types_and_their_source_chains() {
 fn io_errors_and_what_they_wrap() {
     let b = record_io_ignore_not_found();
     assert_eq!(counted(&b, io::Error::other("reset")), Counted::Failure);
-    assert_eq!(counted(&b, io::Error::new(io::ErrorKind::TimedOut, Timeout)), Counted::Failure);
+    assert_eq!(
+        counted(&b, io::Error::new(io::ErrorKind::TimedOut, Timeout)),
+        Counted::Failure
+    );
     assert_eq!(
         counted(&b, io::Error::new(io::ErrorKind::NotFound, NotFound)),
         Counted::Neutral,
         "ignore wins over record when both are in the chain"
     );
     assert_eq!(
-        counted(&b, io::Error::other(RepoError::Request(Box::new(RepoError::Lookup(NotFound))))),
+        counted(
+            &b,
+            io::Error::other(RepoError::Request(Box::new(RepoError::Lookup(NotFound))))
+        ),
         Counted::Neutral,
         "the chain is followed through the io::Error's inner error and further down"
     );
 
-    let only_timeouts = Breaker::builder("classify-io-inner").record::<Timeout>().build().unwrap();
-    assert_eq!(counted(&only_timeouts, io::Error::new(io::ErrorKind::TimedOut, Timeout)), Counted::Failure);
-    assert_eq!(counted(&only_timeouts, io::Error::other(RepoError::Request(Box::new(RepoError::Query(io::Error::other(Timeout)))))), Counted::Failure);
-    assert_eq!(counted(&only_timeouts, io::Error::from(io::ErrorKind::TimedOut)), Counted::Success);
-    assert_eq!(counted(&only_timeouts, io::Error::other("timeout, but as text")), Counted::Success);
+    let only_timeouts = Breaker::builder("classify-io-inner")
+        .record::<Timeout>()
+        .build()
+        .unwrap();
+    assert_eq!(
+        counted(
+            &only_timeouts,
+            io::Error::new(io::ErrorKind::TimedOut, Timeout)
+        ),
+        Counted::Failure
+    );
+    assert_eq!(
+        counted(
+            &only_timeouts,
+            io::Error::other(RepoError::Request(Box::new(RepoError::Query(
+                io::Error::other(Timeout)
+            ))))
+        ),
+        Counted::Failure
+    );
+    assert_eq!(
+        counted(&only_timeouts, io::Error::from(io::ErrorKind::TimedOut)),
+        Counted::Success
+    );
+    assert_eq!(
+        counted(&only_timeouts, io::Error::other("timeout, but as text")),
+        Counted::Success
+    );
 }
 
 #[test]
 fn boxed_errors() {
     let b = record_io_ignore_not_found();
-    assert_eq!(counted::<BoxError, _>(&b, Box::new(io::Error::other("x"))), Counted::Failure);
-    assert_eq!(counted::<BoxError, _>(&b, Box::new(NotFound)), Counted::Neutral);
-    assert_eq!(counted::<BoxError, _>(&b, Box::new(Timeout)), Counted::Success);
-    assert_eq!(counted::<BoxError, _>(&b, "plain text".into()), Counted::Success);
-    assert_eq!(counted::<BoxError, _>(&b, Box::new(RepoError::Query(io::Error::other("x")))), Counted::Failure);
-    assert_eq!(counted::<BoxError, _>(&b, Box::new(RepoError::Lookup(NotFound))), Counted::Neutral);
+    assert_eq!(
+        counted::<BoxError, _>(&b, Box::new(io::Error::other("x"))),
+        Counted::Failure
+    );
+    assert_eq!(
+        counted::<BoxError, _>(&b, Box::new(NotFound)),
+        Counted::Neutral
+    );
+    assert_eq!(
+        counted::<BoxError, _>(&b, Box::new(Timeout)),
+        Counted::Success
+    );
+    assert_eq!(
+        counted::<BoxError, _>(&b, "plain text".into()),
+        Counted::Success
+    );
+    assert_eq!(
+        counted::<BoxError, _>(&b, Box::new(RepoError::Query(io::Error::other("x")))),
+        Counted::Failure
+    );
+    assert_eq!(
+        counted::<BoxError, _>(&b, Box::new(RepoError::Lookup(NotFound))),
+        Counted::Neutral
+    );
     assert_eq!(
         counted::<BoxError, _>(&b, Box::new(io::Error::other(NotFound))),
         Counted::Neutral
@@ -126,19 +186,45 @@ fn boxed_errors() {
 #[test]
 fn anyhow_errors_with_context() {
     let b = record_io_ignore_not_found();
-    let io_err = anyhow::Error::new(io::Error::other("reset")).context("loading user").context("handling request");
+    let io_err = anyhow::Error::new(io::Error::other("reset"))
+        .context("loading user")
+        .context("handling request");
     assert_eq!(counted(&b, io_err), Counted::Failure);
-    assert_eq!(counted(&b, anyhow::Error::new(NotFound).context("loading user")), Counted::Neutral);
-    assert_eq!(counted(&b, anyhow::anyhow!("plain message")), Counted::Success);
-    assert_eq!(counted(&b, anyhow::Error::new(Timeout).context("x")), Counted::Success);
-    assert_eq!(counted(&b, anyhow::Error::new(RepoError::Lookup(NotFound)).context("x")), Counted::Neutral);
-    assert_eq!(counted(&b, anyhow::Error::new(RepoError::Query(io::Error::other("x"))).context("x")), Counted::Failure);
+    assert_eq!(
+        counted(&b, anyhow::Error::new(NotFound).context("loading user")),
+        Counted::Neutral
+    );
+    assert_eq!(
+        counted(&b, anyhow::anyhow!("plain message")),
+        Counted::Success
+    );
+    assert_eq!(
+        counted(&b, anyhow::Error::new(Timeout).context("x")),
+        Counted::Success
+    );
+    assert_eq!(
+        counted(
+            &b,
+            anyhow::Error::new(RepoError::Lookup(NotFound)).context("x")
+        ),
+        Counted::Neutral
+    );
+    assert_eq!(
+        counted(
+            &b,
+            anyhow::Error::new(RepoError::Query(io::Error::other("x"))).context("x")
+        ),
+        Counted::Failure
+    );
     let via_question_mark = || -> anyhow::Result<()> {
         let result: Result<(), RepoError> = Err(RepoError::Lookup(NotFound));
         result?;
         Ok(())
     };
-    assert_eq!(counted(&b, via_question_mark().unwrap_err()), Counted::Neutral);
+    assert_eq!(
+        counted(&b, via_question_mark().unwrap_err()),
+        Counted::Neutral
+    );
 }
 
 #[test]
@@ -152,7 +238,10 @@ fn without_lists_every_err_counts() {
 
 #[test]
 fn ignore_alone_counts_everything_else() {
-    let b = Breaker::builder("classify-ignore-only").ignore::<NotFound>().build().unwrap();
+    let b = Breaker::builder("classify-ignore-only")
+        .ignore::<NotFound>()
+        .build()
+        .unwrap();
     assert_eq!(counted(&b, RepoError::Lookup(NotFound)), Counted::Neutral);
     assert_eq!(counted(&b, RepoError::Invalid("x")), Counted::Failure);
     assert_eq!(counted(&b, anyhow::anyhow!("x")), Counted::Failure);
@@ -165,13 +254,16 @@ fn ignored_errors_neither_trip_nor_reset_the_count() {
         .ignore::<NotFound>()
         .build()
         .unwrap();
-    b.call(|| Err::<(), _>(RepoError::Invalid("x"))).unwrap_err();
+    b.call(|| Err::<(), _>(RepoError::Invalid("x")))
+        .unwrap_err();
     for _ in 0..20 {
-        b.call(|| Err::<(), _>(RepoError::Lookup(NotFound))).unwrap_err();
+        b.call(|| Err::<(), _>(RepoError::Lookup(NotFound)))
+            .unwrap_err();
     }
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.failure_count(), 1, "ignored errors leave the count alone");
-    b.call(|| Err::<(), _>(RepoError::Invalid("x"))).unwrap_err();
+    b.call(|| Err::<(), _>(RepoError::Invalid("x")))
+        .unwrap_err();
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.report().neutral(), 20);
 }
@@ -184,13 +276,20 @@ fn unrecorded_errors_are_answers_from_a_healthy_dependency() {
         .build()
         .unwrap();
     for _ in 0..20 {
-        b.call(|| Err::<(), _>(RepoError::Invalid("x"))).unwrap_err();
+        b.call(|| Err::<(), _>(RepoError::Invalid("x")))
+            .unwrap_err();
     }
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.report().failures(), 0);
-    b.call(|| Err::<(), _>(RepoError::Query(io::Error::other("x")))).unwrap_err();
-    b.call(|| Err::<(), _>(RepoError::Invalid("x"))).unwrap_err();
-    assert_eq!(b.failure_count(), 0, "an unrecorded error is a success and resets the count");
+    b.call(|| Err::<(), _>(RepoError::Query(io::Error::other("x"))))
+        .unwrap_err();
+    b.call(|| Err::<(), _>(RepoError::Invalid("x")))
+        .unwrap_err();
+    assert_eq!(
+        b.failure_count(),
+        0,
+        "an unrecorded error is a success and resets the count"
+    );
 }
 
 #[test]
@@ -207,13 +306,25 @@ fn in_half_open_an_ignored_error_gives_the_slot_back_and_decides_nothing() {
     b.call(|| Err::<(), _>(io::Error::other("x"))).unwrap_err();
     clock.advance(Duration::from_secs(1));
     for _ in 0..5 {
-        b.call(|| Err::<(), _>(RepoError::Lookup(NotFound))).unwrap_err();
-        assert_eq!(b.state(), State::HalfOpen, "an ignored error neither closes nor re-opens");
+        b.call(|| Err::<(), _>(RepoError::Lookup(NotFound)))
+            .unwrap_err();
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "an ignored error neither closes nor re-opens"
+        );
     }
-    let trial = b.acquire().expect("the ignored trials gave their slot back");
+    let trial = b
+        .acquire()
+        .expect("the ignored trials gave their slot back");
     drop(trial);
-    b.call(|| Err::<(), _>(RepoError::Invalid("x"))).unwrap_err();
-    assert_eq!(b.state(), State::Closed, "an unrecorded error is a successful trial");
+    b.call(|| Err::<(), _>(RepoError::Invalid("x")))
+        .unwrap_err();
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "an unrecorded error is a successful trial"
+    );
 }
 
 #[test]
@@ -243,12 +354,25 @@ fn a_type_both_recorded_and_ignored_is_a_config_error() {
 #[test]
 fn the_lists_are_visible_in_the_settings() {
     let b = record_io_ignore_not_found();
-    let record: Vec<_> = b.settings().get_record().iter().map(|k| k.type_name()).collect();
-    let ignore: Vec<_> = b.settings().get_ignore().iter().map(|k| k.type_name()).collect();
+    let record: Vec<_> = b
+        .settings()
+        .get_record()
+        .iter()
+        .map(|k| k.type_name())
+        .collect();
+    let ignore: Vec<_> = b
+        .settings()
+        .get_ignore()
+        .iter()
+        .map(|k| k.type_name())
+        .collect();
     assert_eq!(record, [std::any::type_name::<io::Error>()]);
     assert_eq!(ignore, [std::any::type_name::<NotFound>()]);
     let line = b.settings().to_string();
-    assert!(line.contains("record io::Error") && line.contains("ignore classification::NotFound"), "{line}");
+    assert!(
+        line.contains("record io::Error") && line.contains("ignore classification::NotFound"),
+        "{line}"
+    );
 }
 
 // ---- the same through the macro ----
@@ -279,7 +403,10 @@ fn macro_record_only(err: RepoError) -> Result<u8, RepoError> {
 }
 
 /// Runs `call` against the named macro breaker and says how it was counted.
-fn macro_counted<T: std::fmt::Debug, E: std::fmt::Debug>(name: &str, call: impl FnOnce() -> Result<T, E>) -> Counted {
+fn macro_counted<T: std::fmt::Debug, E: std::fmt::Debug>(
+    name: &str,
+    call: impl FnOnce() -> Result<T, E>,
+) -> Counted {
     let before = registry().get(name).map(|b| {
         b.close();
         totals(&b.report())
@@ -292,34 +419,72 @@ fn macro_counted<T: std::fmt::Debug, E: std::fmt::Debug>(name: &str, call: impl 
 #[test]
 fn the_macro_classifies_boxed_errors() {
     let name = "classify-macro-box";
-    assert_eq!(macro_counted(name, || macro_box(Box::new(io::Error::other("x")))), Counted::Failure);
-    assert_eq!(macro_counted(name, || macro_box(Box::new(RepoError::Lookup(NotFound)))), Counted::Neutral);
-    assert_eq!(macro_counted(name, || macro_box("text".into())), Counted::Success);
-    assert_eq!(macro_counted(name, || macro_box(Box::new(io::Error::other(NotFound)))), Counted::Neutral);
+    assert_eq!(
+        macro_counted(name, || macro_box(Box::new(io::Error::other("x")))),
+        Counted::Failure
+    );
+    assert_eq!(
+        macro_counted(name, || macro_box(Box::new(RepoError::Lookup(NotFound)))),
+        Counted::Neutral
+    );
+    assert_eq!(
+        macro_counted(name, || macro_box("text".into())),
+        Counted::Success
+    );
+    assert_eq!(
+        macro_counted(name, || macro_box(Box::new(io::Error::other(NotFound)))),
+        Counted::Neutral
+    );
 }
 
 #[test]
 fn the_macro_classifies_anyhow_errors() {
     let name = "classify-macro-anyhow";
     let io_err = || anyhow::Error::new(io::Error::other("x")).context("ctx");
-    assert_eq!(macro_counted(name, || macro_anyhow(io_err())), Counted::Failure);
-    assert_eq!(macro_counted(name, || macro_anyhow(anyhow::Error::new(NotFound).context("ctx"))), Counted::Neutral);
-    assert_eq!(macro_counted(name, || macro_anyhow(anyhow::anyhow!("x"))), Counted::Success);
+    assert_eq!(
+        macro_counted(name, || macro_anyhow(io_err())),
+        Counted::Failure
+    );
+    assert_eq!(
+        macro_counted(name, || macro_anyhow(
+            anyhow::Error::new(NotFound).context("ctx")
+        )),
+        Counted::Neutral
+    );
+    assert_eq!(
+        macro_counted(name, || macro_anyhow(anyhow::anyhow!("x"))),
+        Counted::Success
+    );
     // Two recorded failures in a row open it.
     registry().get(name).unwrap().close();
     macro_anyhow(io_err()).unwrap_err();
     macro_anyhow(anyhow::Error::new(NotFound)).unwrap_err();
     macro_anyhow(io_err()).unwrap_err();
     let rejected = macro_anyhow(io_err()).unwrap_err();
-    assert!(matches!(rejected.downcast_ref::<breaker::Error>(), Some(breaker::Error::Open { .. })), "{rejected:?}");
+    assert!(
+        matches!(
+            rejected.downcast_ref::<breaker::Error>(),
+            Some(breaker::Error::Open { .. })
+        ),
+        "{rejected:?}"
+    );
 }
 
 #[test]
 fn the_macro_classifies_thiserror_enums_through_their_sources() {
     let name = "classify-macro-enum";
-    assert_eq!(macro_counted(name, || macro_enum(RepoError::Query(io::Error::other("x")))), Counted::Failure);
-    assert_eq!(macro_counted(name, || macro_enum(RepoError::Lookup(NotFound))), Counted::Neutral);
-    assert_eq!(macro_counted(name, || macro_enum(RepoError::Invalid("x"))), Counted::Success);
+    assert_eq!(
+        macro_counted(name, || macro_enum(RepoError::Query(io::Error::other("x")))),
+        Counted::Failure
+    );
+    assert_eq!(
+        macro_counted(name, || macro_enum(RepoError::Lookup(NotFound))),
+        Counted::Neutral
+    );
+    assert_eq!(
+        macro_counted(name, || macro_enum(RepoError::Invalid("x"))),
+        Counted::Success
+    );
     let nested = RepoError::Request(Box::new(RepoError::Lookup(NotFound)));
     assert_eq!(macro_counted(name, || macro_enum(nested)), Counted::Neutral);
 }
@@ -327,8 +492,17 @@ fn the_macro_classifies_thiserror_enums_through_their_sources() {
 #[test]
 fn the_macro_classifies_io_errors_by_what_they_wrap() {
     let name = "classify-macro-io";
-    assert_eq!(macro_counted(name, || macro_io(io::Error::other("x"))), Counted::Failure);
-    assert_eq!(macro_counted(name, || macro_io(io::Error::new(io::ErrorKind::NotFound, NotFound))), Counted::Neutral);
+    assert_eq!(
+        macro_counted(name, || macro_io(io::Error::other("x"))),
+        Counted::Failure
+    );
+    assert_eq!(
+        macro_counted(name, || macro_io(io::Error::new(
+            io::ErrorKind::NotFound,
+            NotFound
+        ))),
+        Counted::Neutral
+    );
     assert_eq!(
         macro_counted(name, || macro_io(io::Error::from(io::ErrorKind::NotFound))),
         Counted::Failure,
@@ -340,11 +514,20 @@ fn the_macro_classifies_io_errors_by_what_they_wrap() {
 fn the_macro_with_record_only_treats_other_errors_as_successes() {
     let name = "classify-macro-record-only";
     for _ in 0..5 {
-        assert_eq!(macro_counted(name, || macro_record_only(RepoError::Invalid("x"))), Counted::Success);
+        assert_eq!(
+            macro_counted(name, || macro_record_only(RepoError::Invalid("x"))),
+            Counted::Success
+        );
     }
     let timeout = || RepoError::Query(io::Error::new(io::ErrorKind::TimedOut, Timeout));
-    assert_eq!(macro_counted(name, || macro_record_only(timeout())), Counted::Failure);
+    assert_eq!(
+        macro_counted(name, || macro_record_only(timeout())),
+        Counted::Failure
+    );
     macro_record_only(timeout()).unwrap_err();
     assert_eq!(registry().get(name).unwrap().state(), State::Open);
-    assert!(matches!(macro_record_only(timeout()), Err(RepoError::Circuit(breaker::Error::Open { .. }))));
+    assert!(matches!(
+        macro_record_only(timeout()),
+        Err(RepoError::Circuit(breaker::Error::Open { .. }))
+    ));
 }

@@ -19,7 +19,10 @@ fn a_new_breaker_is_closed_and_a_success_keeps_it_closed() {
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(breaker.failure_count(), 0);
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.rejections()), (1, 0, 0));
+    assert_eq!(
+        (report.successes(), report.failures(), report.rejections()),
+        (1, 0, 0)
+    );
     assert_eq!(report.retry_after(), None);
     assert_eq!(breaker.retry_after(), None);
 }
@@ -33,7 +36,14 @@ fn one_failure_keeps_it_closed_and_is_counted() {
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(breaker.failure_count(), 1);
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.failure_count()), (0, 1, 1));
+    assert_eq!(
+        (
+            report.successes(),
+            report.failures(),
+            report.failure_count()
+        ),
+        (0, 1, 1)
+    );
     assert_eq!(report.state(), State::Closed);
 }
 
@@ -143,7 +153,14 @@ fn an_unreported_permit_records_nothing_in_the_closed_state() {
     breaker.acquire().unwrap().failure();
     drop(breaker.acquire().unwrap());
     breaker.acquire().unwrap().neutral();
-    assert_eq!(breaker.failure_count(), 1, "neutral outcomes neither count nor reset");
+    assert_eq!(
+        breaker.failure_count(),
+        1,
+        "neutral outcomes neither count nor reset"
+    );
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.neutral()), (0, 1, 2));
+    assert_eq!(
+        (report.successes(), report.failures(), report.neutral()),
+        (0, 1, 2)
+    );
 }

@@ -48,7 +48,11 @@ impl Tally {
         counter.fetch_add(1, Ordering::Relaxed);
     }
     fn get(&self) -> (u64, u64, u64) {
-        (self.ok.load(Ordering::SeqCst), self.failed.load(Ordering::SeqCst), self.rejected.load(Ordering::SeqCst))
+        (
+            self.ok.load(Ordering::SeqCst),
+            self.failed.load(Ordering::SeqCst),
+            self.rejected.load(Ordering::SeqCst),
+        )
     }
 }
 
@@ -76,10 +80,26 @@ impl EventCounts {
                 Event::Failure { .. } => &sink.failure,
                 Event::Rejected { .. } => &sink.rejected,
                 Event::Neutral { .. } => &sink.neutral,
-                Event::StateChange { from: State::Closed, to: State::Open, .. } => &sink.closed_open,
-                Event::StateChange { from: State::Open, to: State::HalfOpen, .. } => &sink.open_half,
-                Event::StateChange { from: State::HalfOpen, to: State::Open, .. } => &sink.half_open,
-                Event::StateChange { from: State::HalfOpen, to: State::Closed, .. } => &sink.half_closed,
+                Event::StateChange {
+                    from: State::Closed,
+                    to: State::Open,
+                    ..
+                } => &sink.closed_open,
+                Event::StateChange {
+                    from: State::Open,
+                    to: State::HalfOpen,
+                    ..
+                } => &sink.open_half,
+                Event::StateChange {
+                    from: State::HalfOpen,
+                    to: State::Open,
+                    ..
+                } => &sink.half_open,
+                Event::StateChange {
+                    from: State::HalfOpen,
+                    to: State::Closed,
+                    ..
+                } => &sink.half_closed,
                 _ => &sink.other,
             };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -90,21 +110,43 @@ impl EventCounts {
     /// Every state entered was left at most once, and only the final state is still entered.
     fn assert_transitions_consistent(&self, final_state: State) {
         let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
-        let (co, oh, ho, hc) = (get(&self.closed_open), get(&self.open_half), get(&self.half_open), get(&self.half_closed));
+        let (co, oh, ho, hc) = (
+            get(&self.closed_open),
+            get(&self.open_half),
+            get(&self.half_open),
+            get(&self.half_closed),
+        );
         assert_eq!(get(&self.other), 0, "unexpected transitions");
         let entered_closed = 1 + hc;
         let entered_open = co + ho;
         let entered_half = oh;
         let still = |state| u64::from(final_state == state);
-        assert_eq!(entered_closed, co + still(State::Closed), "closed: in {entered_closed}, out {co}");
-        assert_eq!(entered_open, oh + still(State::Open), "open: in {entered_open}, out {oh}");
-        assert_eq!(entered_half, ho + hc + still(State::HalfOpen), "half-open: in {entered_half}, out {}", ho + hc);
+        assert_eq!(
+            entered_closed,
+            co + still(State::Closed),
+            "closed: in {entered_closed}, out {co}"
+        );
+        assert_eq!(
+            entered_open,
+            oh + still(State::Open),
+            "open: in {entered_open}, out {oh}"
+        );
+        assert_eq!(
+            entered_half,
+            ho + hc + still(State::HalfOpen),
+            "half-open: in {entered_half}, out {}",
+            ho + hc
+        );
     }
 }
 
 #[test]
 fn threads_hammering_one_breaker_lose_no_count() {
-    let (breaker, clock) = manual("conc-threads", |b| b.max_failures(3).cooldown(Duration::from_millis(1)).half_open_calls(2));
+    let (breaker, clock) = manual("conc-threads", |b| {
+        b.max_failures(3)
+            .cooldown(Duration::from_millis(1))
+            .half_open_calls(2)
+    });
     let events = EventCounts::listen(&breaker);
     let tally = Tally::default();
     std::thread::scope(|s| {
@@ -116,7 +158,11 @@ fn threads_hammering_one_breaker_lose_no_count() {
                     let fail = rng.below(4) == 0;
                     let result = breaker.call(|| {
                         tally.ran.fetch_add(1, Ordering::Relaxed);
-                        if fail { Err(AppError::Down("x")) } else { Ok(()) }
+                        if fail {
+                            Err(AppError::Down("x"))
+                        } else {
+                            Ok(())
+                        }
                     });
                     tally.add(&result);
                     if i % 50 == 0 {
@@ -128,13 +174,25 @@ fn threads_hammering_one_breaker_lose_no_count() {
     });
     let (ok, failed, rejected) = tally.get();
     assert_eq!(ok + failed + rejected, (THREADS * CALLS) as u64);
-    assert_eq!(tally.ran.load(Ordering::SeqCst), ok + failed, "only admitted calls ran");
+    assert_eq!(
+        tally.ran.load(Ordering::SeqCst),
+        ok + failed,
+        "only admitted calls ran"
+    );
     let report = breaker.report();
     assert_eq!(
-        (report.successes(), report.failures(), report.rejections(), report.neutral()),
+        (
+            report.successes(),
+            report.failures(),
+            report.rejections(),
+            report.neutral()
+        ),
         (ok, failed, rejected, 0)
     );
-    assert!(rejected > 0 && events.closed_open.load(Ordering::SeqCst) > 0, "the mix should trip it sometimes");
+    assert!(
+        rejected > 0 && events.closed_open.load(Ordering::SeqCst) > 0,
+        "the mix should trip it sometimes"
+    );
     assert_eq!(events.success.load(Ordering::SeqCst), ok);
     assert_eq!(events.failure.load(Ordering::SeqCst), failed);
     assert_eq!(events.rejected.load(Ordering::SeqCst), rejected);
@@ -161,12 +219,19 @@ fn a_stampede_of_failures_opens_the_breaker_exactly_once() {
             });
         }
     });
-    assert_eq!(events.closed_open.load(Ordering::SeqCst), 1, "exactly one closed->open");
+    assert_eq!(
+        events.closed_open.load(Ordering::SeqCst),
+        1,
+        "exactly one closed->open"
+    );
     assert_eq!(events.open_half.load(Ordering::SeqCst), 0);
     let (ok, failed, rejected) = tally.get();
     assert_eq!(ok, 0);
     assert!(failed >= 5, "{failed}");
-    assert!(failed <= 5 + THREADS as u64, "at most one in-flight call per thread past the trip: {failed}");
+    assert!(
+        failed <= 5 + THREADS as u64,
+        "at most one in-flight call per thread past the trip: {failed}"
+    );
     assert_eq!(failed + rejected, (THREADS * 1_000) as u64);
     let report = breaker.report();
     assert_eq!((report.failures(), report.rejections()), (failed, rejected));
@@ -186,7 +251,9 @@ fn hammer_half_open(breaker: &Breaker, attempts: usize) -> (usize, u64) {
                 let mut rng = Rng::new(t + 100);
                 barrier.wait();
                 for _ in 0..attempts {
-                    let Ok(permit) = breaker.acquire() else { continue };
+                    let Ok(permit) = breaker.acquire() else {
+                        continue;
+                    };
                     admitted.fetch_add(1, Ordering::Relaxed);
                     let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                     max.fetch_max(now, Ordering::SeqCst);
@@ -209,17 +276,27 @@ fn hammer_half_open(breaker: &Breaker, attempts: usize) -> (usize, u64) {
 #[test]
 fn half_open_never_runs_more_than_half_open_calls_trials_at_once() {
     for trials in [1_u32, 3] {
-        let (breaker, _clock) = manual("conc-half-open", |b| b.half_open_calls(trials).success_threshold(1_000_000));
+        let (breaker, _clock) = manual("conc-half-open", |b| {
+            b.half_open_calls(trials).success_threshold(1_000_000)
+        });
         breaker.half_open();
         let (max, admitted) = hammer_half_open(&breaker, 5_000);
-        assert!(max >= 1 && max <= trials as usize, "{max} trials ran at once; the limit is {trials}");
+        assert!(
+            (1..=trials as usize).contains(&max),
+            "{max} trials ran at once; the limit is {trials}"
+        );
         assert_eq!(breaker.state(), State::HalfOpen);
         let report = breaker.report();
         assert_eq!(report.successes() + report.neutral(), admitted);
         assert_eq!(report.rejections() + admitted, (THREADS * 5_000) as u64);
         // No slot leaked: all of them are free again, and no more.
-        let permits: Vec<_> = (0..trials).map(|_| breaker.acquire().expect("a slot leaked")).collect();
-        assert!(matches!(breaker.acquire(), Err(breaker::Error::HalfOpenFull { .. })));
+        let permits: Vec<_> = (0..trials)
+            .map(|_| breaker.acquire().expect("a slot leaked"))
+            .collect();
+        assert!(matches!(
+            breaker.acquire(),
+            Err(breaker::Error::HalfOpenFull { .. })
+        ));
         drop(permits);
     }
 }
@@ -227,7 +304,10 @@ fn half_open_never_runs_more_than_half_open_calls_trials_at_once() {
 #[test]
 fn half_open_hammered_through_reopenings_never_wedges() {
     let (breaker, clock) = manual("conc-half-open-cycles", |b| {
-        b.max_failures(1).half_open_calls(2).success_threshold(3).cooldown(Duration::from_millis(1))
+        b.max_failures(1)
+            .half_open_calls(2)
+            .success_threshold(3)
+            .cooldown(Duration::from_millis(1))
     });
     let events = EventCounts::listen(&breaker);
     let tally = Tally::default();
@@ -241,7 +321,11 @@ fn half_open_hammered_through_reopenings_never_wedges() {
                     let fail = rng.below(8) == 0;
                     let result = breaker.call(|| {
                         tally.ran.fetch_add(1, Ordering::Relaxed);
-                        if fail { Err(AppError::Down("x")) } else { Ok(()) }
+                        if fail {
+                            Err(AppError::Down("x"))
+                        } else {
+                            Ok(())
+                        }
                     });
                     tally.add(&result);
                     if i % 20 == 0 {
@@ -256,7 +340,10 @@ fn half_open_hammered_through_reopenings_never_wedges() {
     });
     let (ok, failed, rejected) = tally.get();
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.rejections()), (ok, failed, rejected));
+    assert_eq!(
+        (report.successes(), report.failures(), report.rejections()),
+        (ok, failed, rejected)
+    );
     assert_eq!(ok + failed + rejected, (THREADS * 5_000) as u64);
     assert_eq!(events.success.load(Ordering::SeqCst), ok);
     assert_eq!(events.failure.load(Ordering::SeqCst), failed);
@@ -268,7 +355,11 @@ fn half_open_hammered_through_reopenings_never_wedges() {
 
 #[circuit(name = "conc-macro-threads", max_failures = 1_000_000)]
 fn guarded(fail: bool) -> io::Result<()> {
-    if fail { Err(io::Error::other("x")) } else { Ok(()) }
+    if fail {
+        Err(io::Error::other("x"))
+    } else {
+        Ok(())
+    }
 }
 
 #[test]
@@ -299,7 +390,11 @@ const TASK_CALLS: usize = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokio_tasks_hammering_one_breaker_lose_no_count() {
-    let (breaker, clock) = manual("conc-tasks", |b| b.max_failures(3).cooldown(Duration::from_millis(1)).half_open_calls(2));
+    let (breaker, clock) = manual("conc-tasks", |b| {
+        b.max_failures(3)
+            .cooldown(Duration::from_millis(1))
+            .half_open_calls(2)
+    });
     let breaker = Arc::new(breaker);
     let events = EventCounts::listen(&breaker);
     let tally = Arc::new(Tally::default());
@@ -317,7 +412,11 @@ async fn tokio_tasks_hammering_one_breaker_lose_no_count() {
                             if pause {
                                 tokio::task::yield_now().await;
                             }
-                            if fail { Err(AppError::Down("x")) } else { Ok(()) }
+                            if fail {
+                                Err(AppError::Down("x"))
+                            } else {
+                                Ok(())
+                            }
                         })
                         .await;
                     tally.add(&result);
@@ -336,7 +435,12 @@ async fn tokio_tasks_hammering_one_breaker_lose_no_count() {
     assert_eq!(tally.ran.load(Ordering::SeqCst), ok + failed);
     let report = breaker.report();
     assert_eq!(
-        (report.successes(), report.failures(), report.rejections(), report.neutral()),
+        (
+            report.successes(),
+            report.failures(),
+            report.rejections(),
+            report.neutral()
+        ),
         (ok, failed, rejected, 0)
     );
     assert_eq!(events.success.load(Ordering::SeqCst), ok);
@@ -347,7 +451,11 @@ async fn tokio_tasks_hammering_one_breaker_lose_no_count() {
 #[circuit(name = "conc-macro-tasks", max_failures = 2, cooldown = "1h")]
 async fn guarded_async(fail: bool) -> io::Result<()> {
     tokio::task::yield_now().await;
-    if fail { Err(io::Error::other("x")) } else { Ok(()) }
+    if fail {
+        Err(io::Error::other("x"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -386,20 +494,30 @@ async fn tokio_tasks_calling_a_macro_async_fn_lose_no_count() {
     assert_eq!(ok + failed + rejected, (TASKS * 200) as u64);
     let report = registry().report();
     let entry = report.get("conc-macro-tasks").unwrap();
-    assert_eq!((entry.successes(), entry.failures(), entry.rejections()), (ok, failed, rejected));
+    assert_eq!(
+        (entry.successes(), entry.failures(), entry.rejections()),
+        (ok, failed, rejected)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokio_tasks_never_run_more_than_half_open_calls_trials_even_when_cancelled() {
     const TRIALS: usize = 2;
-    let (breaker, _clock) = manual("conc-tasks-half-open", |b| b.half_open_calls(TRIALS as u32).success_threshold(1_000_000));
+    let (breaker, _clock) = manual("conc-tasks-half-open", |b| {
+        b.half_open_calls(TRIALS as u32)
+            .success_threshold(1_000_000)
+    });
     let breaker = Arc::new(breaker);
     breaker.half_open();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
-            let (breaker, in_flight, max) = (Arc::clone(&breaker), Arc::clone(&in_flight), Arc::clone(&max));
+            let (breaker, in_flight, max) = (
+                Arc::clone(&breaker),
+                Arc::clone(&in_flight),
+                Arc::clone(&max),
+            );
             tokio::spawn(async move {
                 let mut rng = Rng::new(t + 500);
                 let mut cancelled = 0_u64;
@@ -437,12 +555,28 @@ async fn tokio_tasks_never_run_more_than_half_open_calls_trials_even_when_cancel
         cancelled += task.await.unwrap();
     }
     let max = max.load(Ordering::SeqCst);
-    assert!(max >= 1 && max <= TRIALS, "{max} trials ran at once; the limit is {TRIALS}");
+    assert!(
+        (1..=TRIALS).contains(&max),
+        "{max} trials ran at once; the limit is {TRIALS}"
+    );
     assert_eq!(breaker.state(), State::HalfOpen);
     let report = breaker.report();
-    assert_eq!(report.neutral(), cancelled, "every cancelled trial is neutral");
-    assert_eq!(report.successes() + report.neutral() + report.rejections(), (TASKS * 200) as u64);
-    let permits: Vec<_> = (0..TRIALS).map(|_| breaker.acquire().expect("a cancelled trial leaked its slot")).collect();
+    assert_eq!(
+        report.neutral(),
+        cancelled,
+        "every cancelled trial is neutral"
+    );
+    assert_eq!(
+        report.successes() + report.neutral() + report.rejections(),
+        (TASKS * 200) as u64
+    );
+    let permits: Vec<_> = (0..TRIALS)
+        .map(|_| {
+            breaker
+                .acquire()
+                .expect("a cancelled trial leaked its slot")
+        })
+        .collect();
     assert!(breaker.acquire().is_err());
     drop(permits);
 }

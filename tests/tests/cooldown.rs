@@ -14,7 +14,9 @@ const MS: Duration = Duration::from_millis(1);
 
 #[test]
 fn still_open_one_millisecond_before_the_cooldown_ends_and_half_open_at_its_end() {
-    let (breaker, clock) = manual("cooldown-boundary", |b| b.max_failures(1).cooldown(COOLDOWN));
+    let (breaker, clock) = manual("cooldown-boundary", |b| {
+        b.max_failures(1).cooldown(COOLDOWN)
+    });
     let runs = AtomicUsize::new(0);
     fail(&breaker, &runs).unwrap_err();
     assert_eq!(breaker.state(), State::Open);
@@ -23,11 +25,21 @@ fn still_open_one_millisecond_before_the_cooldown_ends_and_half_open_at_its_end(
     assert_eq!(breaker.state(), State::Open);
     assert_eq!(breaker.retry_after(), Some(MS));
     let err = circuit_error(succeed(&breaker, &runs));
-    assert_eq!(err, breaker::Error::Open { name: "cooldown-boundary".into(), retry_after: MS });
+    assert_eq!(
+        err,
+        breaker::Error::Open {
+            name: "cooldown-boundary".into(),
+            retry_after: MS
+        }
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 1, "rejected at cooldown - 1ms");
 
     clock.advance(MS);
-    assert_eq!(breaker.state(), State::HalfOpen, "half-open as soon as the cooldown is over, without a call");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "half-open as soon as the cooldown is over, without a call"
+    );
     assert_eq!(breaker.retry_after(), None);
     assert_eq!(breaker.report().state(), State::HalfOpen);
     assert_eq!(succeed(&breaker, &runs).unwrap(), 7, "the trial call runs");
@@ -50,7 +62,9 @@ fn the_boundary_holds_when_the_trip_happens_off_the_millisecond() {
 
 #[test]
 fn retry_after_counts_down_as_the_clock_advances() {
-    let (breaker, clock) = manual("cooldown-countdown", |b| b.max_failures(1).cooldown(COOLDOWN));
+    let (breaker, clock) = manual("cooldown-countdown", |b| {
+        b.max_failures(1).cooldown(COOLDOWN)
+    });
     let runs = AtomicUsize::new(0);
     fail(&breaker, &runs).unwrap_err();
     let mut last = breaker.retry_after().unwrap();
@@ -61,8 +75,16 @@ fn retry_after_counts_down_as_the_clock_advances() {
         assert!(now < last, "step {step}: {now:?} after {last:?}");
         assert_eq!(now, COOLDOWN - Duration::from_secs(step));
         let err = circuit_error(succeed(&breaker, &runs));
-        assert_eq!(err.retry_after(), Some(now), "the error carries the time left");
-        assert_eq!(breaker.report().retry_after(), Some(now), "so does the report");
+        assert_eq!(
+            err.retry_after(),
+            Some(now),
+            "the error carries the time left"
+        );
+        assert_eq!(
+            breaker.report().retry_after(),
+            Some(now),
+            "so does the report"
+        );
         last = now;
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -70,7 +92,9 @@ fn retry_after_counts_down_as_the_clock_advances() {
 
 #[test]
 fn a_long_pause_past_the_cooldown_still_half_opens() {
-    let (breaker, clock) = manual("cooldown-long-pause", |b| b.max_failures(1).cooldown(COOLDOWN));
+    let (breaker, clock) = manual("cooldown-long-pause", |b| {
+        b.max_failures(1).cooldown(COOLDOWN)
+    });
     breaker.acquire().unwrap().failure();
     clock.advance(Duration::from_secs(365 * 24 * 3600));
     assert_eq!(breaker.state(), State::HalfOpen);
@@ -80,7 +104,9 @@ fn a_long_pause_past_the_cooldown_still_half_opens() {
 
 #[test]
 fn short_cooldowns_work_at_millisecond_resolution() {
-    let (breaker, clock) = manual("cooldown-short", |b| b.max_failures(1).cooldown(Duration::from_millis(5)));
+    let (breaker, clock) = manual("cooldown-short", |b| {
+        b.max_failures(1).cooldown(Duration::from_millis(5))
+    });
     breaker.acquire().unwrap().failure();
     clock.advance(Duration::from_millis(4));
     assert_eq!(breaker.state(), State::Open);
@@ -110,9 +136,15 @@ fn retry_after_never_exceeds_the_cooldown_on_the_system_clock() {
         breaker.close();
         breaker.acquire().unwrap().failure();
         let retry = breaker.retry_after().unwrap();
-        assert!(retry <= COOLDOWN, "retry_after {retry:?} is longer than the cooldown {COOLDOWN:?}");
+        assert!(
+            retry <= COOLDOWN,
+            "retry_after {retry:?} is longer than the cooldown {COOLDOWN:?}"
+        );
         let err = breaker.acquire().unwrap_err();
         let retry = err.retry_after().unwrap();
-        assert!(retry <= COOLDOWN, "Error::Open says retry in {retry:?}, cooldown is {COOLDOWN:?}");
+        assert!(
+            retry <= COOLDOWN,
+            "Error::Open says retry in {retry:?}, cooldown is {COOLDOWN:?}"
+        );
     }
 }

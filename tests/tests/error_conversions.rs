@@ -30,7 +30,9 @@ fn open_db(cooldown: Duration) -> Breaker {
 
 #[test]
 fn display_says_which_circuit_and_when_to_retry() {
-    let err = open_db(Duration::from_millis(12_345)).acquire().unwrap_err();
+    let err = open_db(Duration::from_millis(12_345))
+        .acquire()
+        .unwrap_err();
     assert_eq!(err.to_string(), "circuit `db` is open; retry in 12.3s");
     let err = open_db(Duration::from_millis(250)).acquire().unwrap_err();
     assert_eq!(err.to_string(), "circuit `db` is open; retry in 250ms");
@@ -70,8 +72,15 @@ fn into_io_error_refuses_the_connection_and_keeps_the_original() {
     let io: io::Error = err.clone().into();
     assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
     assert_eq!(io.to_string(), err.to_string());
-    assert_eq!(io.get_ref().unwrap().downcast_ref::<breaker::Error>(), Some(&err));
-    let back = *io.into_inner().unwrap().downcast::<breaker::Error>().unwrap();
+    assert_eq!(
+        io.get_ref().unwrap().downcast_ref::<breaker::Error>(),
+        Some(&err)
+    );
+    let back = *io
+        .into_inner()
+        .unwrap()
+        .downcast::<breaker::Error>()
+        .unwrap();
     assert_eq!(back, err);
 }
 
@@ -96,7 +105,9 @@ fn question_mark_works_with_boxed_errors() {
     }
     let breaker = open_db(Duration::from_secs(3));
     let err = guarded(&breaker).unwrap_err();
-    let inner = err.downcast_ref::<breaker::Error>().expect("the breaker's error, boxed");
+    let inner = err
+        .downcast_ref::<breaker::Error>()
+        .expect("the breaker's error, boxed");
     assert!(matches!(inner, breaker::Error::Open { .. }));
     assert_eq!(err.to_string(), "circuit `db` is open; retry in 3.0s");
     // And through `call`, whose closure returns the boxed type.
@@ -113,7 +124,10 @@ fn question_mark_works_with_anyhow() {
     }
     let breaker = open_db(Duration::from_secs(3));
     let err = guarded(&breaker).unwrap_err();
-    assert!(matches!(err.downcast_ref::<breaker::Error>(), Some(breaker::Error::Open { .. })));
+    assert!(matches!(
+        err.downcast_ref::<breaker::Error>(),
+        Some(breaker::Error::Open { .. })
+    ));
     let called: anyhow::Result<u8> = breaker.call(|| Ok(1));
     assert!(called.unwrap_err().is::<breaker::Error>());
 }
@@ -126,11 +140,21 @@ fn a_user_enum_with_a_from_variant_carries_it() {
         Ok(1)
     }
     let breaker = open_db(Duration::from_secs(3));
-    assert!(matches!(guarded(&breaker), Err(ServiceError::Circuit(breaker::Error::Open { .. }))));
+    assert!(matches!(
+        guarded(&breaker),
+        Err(ServiceError::Circuit(breaker::Error::Open { .. }))
+    ));
     let called = breaker.call(|| Ok::<u8, ServiceError>(1));
     let err = called.unwrap_err();
-    assert!(matches!(err, ServiceError::Circuit(breaker::Error::Open { .. })));
-    assert_eq!(err.to_string(), "circuit `db` is open; retry in 3.0s", "transparent");
+    assert!(matches!(
+        err,
+        ServiceError::Circuit(breaker::Error::Open { .. })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "circuit `db` is open; retry in 3.0s",
+        "transparent"
+    );
 }
 
 // ---- the same through the macro ----
@@ -157,33 +181,60 @@ fn as_enum() -> Result<(), ServiceError> {
 
 #[circuit(name = "errors-macro-breaker", max_failures = 1)]
 fn as_breaker_error() -> Result<(), breaker::Error> {
-    Err(breaker::Error::HalfOpenFull { name: "inner".into() })
+    Err(breaker::Error::HalfOpenFull {
+        name: "inner".into(),
+    })
 }
 
 #[test]
 fn every_supported_error_type_carries_rejections_from_the_macro() {
-    assert_eq!(as_io().unwrap_err().to_string(), "down", "the tripping call returns its own error");
+    assert_eq!(
+        as_io().unwrap_err().to_string(),
+        "down",
+        "the tripping call returns its own error"
+    );
     let err = as_io().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    assert!(err.to_string().starts_with("circuit `errors-macro-io` is open; retry in "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("circuit `errors-macro-io` is open; retry in "),
+        "{err}"
+    );
 
     assert_eq!(as_box().unwrap_err().to_string(), "down");
     let err = as_box().unwrap_err();
-    assert_eq!(err.downcast_ref::<breaker::Error>().map(|e| e.name()), Some("errors-macro-box"));
+    assert_eq!(
+        err.downcast_ref::<breaker::Error>().map(|e| e.name()),
+        Some("errors-macro-box")
+    );
 
     assert_eq!(as_anyhow().unwrap_err().to_string(), "down");
     let err = as_anyhow().unwrap_err();
-    assert_eq!(err.downcast_ref::<breaker::Error>().map(|e| e.name()), Some("errors-macro-anyhow"));
+    assert_eq!(
+        err.downcast_ref::<breaker::Error>().map(|e| e.name()),
+        Some("errors-macro-anyhow")
+    );
 
     assert!(matches!(as_enum(), Err(ServiceError::Database(_))));
     match as_enum() {
-        Err(ServiceError::Circuit(breaker::Error::Open { name, .. })) => assert_eq!(name, "errors-macro-enum"),
+        Err(ServiceError::Circuit(breaker::Error::Open { name, .. })) => {
+            assert_eq!(name, "errors-macro-enum")
+        }
         other => panic!("expected a rejection, got {other:?}"),
     }
 
     assert_eq!(as_breaker_error().unwrap_err().name(), "inner");
-    assert_eq!(as_breaker_error().unwrap_err().name(), "errors-macro-breaker");
-    for name in ["errors-macro-io", "errors-macro-box", "errors-macro-anyhow", "errors-macro-enum", "errors-macro-breaker"] {
+    assert_eq!(
+        as_breaker_error().unwrap_err().name(),
+        "errors-macro-breaker"
+    );
+    for name in [
+        "errors-macro-io",
+        "errors-macro-box",
+        "errors-macro-anyhow",
+        "errors-macro-enum",
+        "errors-macro-breaker",
+    ] {
         let report = registry().report();
         let entry = report.get(name).unwrap();
         assert_eq!((entry.failures(), entry.rejections()), (1, 1), "{name}");
@@ -195,18 +246,34 @@ fn invalid_settings_are_config_errors_naming_the_field() {
     let cases = [
         (Breaker::builder("cfg").max_failures(0), "max_failures"),
         (Breaker::builder("cfg").cooldown(Duration::ZERO), "cooldown"),
-        (Breaker::builder("cfg").half_open_calls(0), "half_open_calls"),
-        (Breaker::builder("cfg").success_threshold(0), "success_threshold"),
+        (
+            Breaker::builder("cfg").half_open_calls(0),
+            "half_open_calls",
+        ),
+        (
+            Breaker::builder("cfg").success_threshold(0),
+            "success_threshold",
+        ),
     ];
     for (builder, field) in cases {
         let err = builder.build().unwrap_err();
         assert_eq!(err.field(), field);
         assert_eq!(err.name(), "cfg");
-        assert!(err.to_string().starts_with(&format!("invalid `{field}` for circuit `cfg`: ")), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("invalid `{field}` for circuit `cfg`: ")),
+            "{err}"
+        );
         assert!(!err.reason().is_empty());
     }
     let breaker = Breaker::builder("cfg").build().unwrap();
-    let err = breaker.reconfigure(breaker::Settings::default().max_failures(0)).unwrap_err();
+    let err = breaker
+        .reconfigure(breaker::Settings::default().max_failures(0))
+        .unwrap_err();
     assert_eq!(err.field(), "max_failures");
-    assert_eq!(breaker.settings(), &breaker::Settings::default(), "a rejected reconfigure changes nothing");
+    assert_eq!(
+        breaker.settings(),
+        &breaker::Settings::default(),
+        "a rejected reconfigure changes nothing"
+    );
 }

@@ -10,7 +10,9 @@ use common::manual;
 const COOLDOWN: Duration = Duration::from_secs(10);
 
 fn breaker(name: &'static str, trials: u32) -> (Breaker, ManualClock) {
-    manual(name, |b| b.max_failures(2).cooldown(COOLDOWN).half_open_calls(trials))
+    manual(name, |b| {
+        b.max_failures(2).cooldown(COOLDOWN).half_open_calls(trials)
+    })
 }
 
 #[test]
@@ -25,14 +27,22 @@ fn a_slow_failure_from_the_closed_state_does_not_reopen_a_half_open_breaker() {
     assert_eq!(breaker.state(), State::HalfOpen);
 
     slow.failure();
-    assert_eq!(breaker.state(), State::HalfOpen, "a stale failure must not re-open");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "a stale failure must not re-open"
+    );
     assert!(
         matches!(breaker.acquire(), Err(breaker::Error::HalfOpenFull { .. })),
         "and must not free the trial's slot either"
     );
     trial.success();
     assert_eq!(breaker.state(), State::Closed);
-    assert_eq!(breaker.failure_count(), 0, "nor count in the new closed period");
+    assert_eq!(
+        breaker.failure_count(),
+        0,
+        "nor count in the new closed period"
+    );
 }
 
 #[test]
@@ -44,8 +54,15 @@ fn a_slow_success_from_the_closed_state_does_not_close_a_half_open_breaker() {
     clock.advance(COOLDOWN);
     let trial = breaker.acquire().unwrap();
     slow.success();
-    assert_eq!(breaker.state(), State::HalfOpen, "a stale success must not close");
-    assert!(matches!(breaker.acquire(), Err(breaker::Error::HalfOpenFull { .. })));
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "a stale success must not close"
+    );
+    assert!(matches!(
+        breaker.acquire(),
+        Err(breaker::Error::HalfOpenFull { .. })
+    ));
     trial.failure();
     assert_eq!(breaker.state(), State::Open);
 }
@@ -60,7 +77,11 @@ fn a_slow_outcome_while_open_changes_nothing() {
     slow_ok.success();
     slow_err.failure();
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(breaker.retry_after(), Some(COOLDOWN), "a stale failure does not restart the cooldown");
+    assert_eq!(
+        breaker.retry_after(),
+        Some(COOLDOWN),
+        "a stale failure does not restart the cooldown"
+    );
 }
 
 #[test]
@@ -71,7 +92,11 @@ fn a_slow_failure_from_an_earlier_closed_period_does_not_count_in_a_later_one() 
     breaker.close();
     breaker.acquire().unwrap().failure();
     slow.failure();
-    assert_eq!(breaker.failure_count(), 1, "only the failure of this closed period counts");
+    assert_eq!(
+        breaker.failure_count(),
+        1,
+        "only the failure of this closed period counts"
+    );
     assert_eq!(breaker.state(), State::Closed);
 }
 
@@ -100,7 +125,11 @@ fn a_trial_from_an_earlier_half_open_period_does_not_decide_the_next() {
     let new_a = breaker.acquire().unwrap();
     let new_b = breaker.acquire().unwrap();
     old_trial.success();
-    assert_eq!(breaker.state(), State::HalfOpen, "the old trial's success must not close");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "the old trial's success must not close"
+    );
     assert!(
         matches!(breaker.acquire(), Err(breaker::Error::HalfOpenFull { .. })),
         "nor free a slot of the new period"

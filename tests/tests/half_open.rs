@@ -32,13 +32,19 @@ fn exactly_half_open_calls_trials_are_let_through_at_once() {
     for trials in [1_u32, 2, 3, 8] {
         let (breaker, _clock) = half_open("half-open-admission", trials, 100);
         let permits: Vec<_> = (0..trials)
-            .map(|i| breaker.acquire().unwrap_or_else(|e| panic!("trial {i} of {trials} rejected: {e}")))
+            .map(|i| {
+                breaker
+                    .acquire()
+                    .unwrap_or_else(|e| panic!("trial {i} of {trials} rejected: {e}"))
+            })
             .collect();
         for _ in 0..3 {
             let err = breaker.acquire().unwrap_err();
             assert_eq!(
                 err,
-                breaker::Error::HalfOpenFull { name: "half-open-admission".into() },
+                breaker::Error::HalfOpenFull {
+                    name: "half-open-admission".into()
+                },
                 "the extra caller is told the trials are taken, not that the breaker is open"
             );
             assert!(err.is_rejection());
@@ -47,7 +53,11 @@ fn exactly_half_open_calls_trials_are_let_through_at_once() {
         assert_eq!(breaker.report().rejections(), 3);
         let runs = AtomicUsize::new(0);
         circuit_error(succeed(&breaker, &runs));
-        assert_eq!(runs.load(Ordering::SeqCst), 0, "a call beyond the trials must not run");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "a call beyond the trials must not run"
+        );
         drop(permits);
     }
 }
@@ -59,17 +69,24 @@ fn a_released_or_unused_permit_is_reusable() {
     let b = breaker.acquire().unwrap();
     assert!(breaker.acquire().is_err());
     drop(a); // unreported: frees its slot, records nothing
-    let c = breaker.acquire().expect("the dropped permit's slot is free again");
+    let c = breaker
+        .acquire()
+        .expect("the dropped permit's slot is free again");
     assert!(breaker.acquire().is_err());
     b.neutral();
     let d = breaker.acquire().expect("a neutral outcome frees the slot");
     c.success();
-    let e = breaker.acquire().expect("a success below the threshold frees the slot");
+    let e = breaker
+        .acquire()
+        .expect("a success below the threshold frees the slot");
     assert!(breaker.acquire().is_err());
     assert_eq!(breaker.state(), State::HalfOpen);
     drop((d, e));
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.neutral()), (1, 2, 4));
+    assert_eq!(
+        (report.successes(), report.failures(), report.neutral()),
+        (1, 2, 4)
+    );
 }
 
 #[test]
@@ -77,13 +94,23 @@ fn a_failure_in_half_open_reopens_with_a_fresh_cooldown() {
     let (breaker, clock) = half_open("half-open-reopen", 1, 1);
     let runs = AtomicUsize::new(0);
     let err = fail(&breaker, &runs).unwrap_err();
-    assert!(matches!(err, AppError::Down(_)), "the trial returns its own error: {err:?}");
+    assert!(
+        matches!(err, AppError::Down(_)),
+        "the trial returns its own error: {err:?}"
+    );
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(breaker.retry_after(), Some(COOLDOWN), "the cooldown starts again from the failure");
+    assert_eq!(
+        breaker.retry_after(),
+        Some(COOLDOWN),
+        "the cooldown starts again from the failure"
+    );
     clock.advance(COOLDOWN - Duration::from_millis(1));
     assert_eq!(breaker.state(), State::Open);
     let rejected = circuit_error(succeed(&breaker, &runs));
-    assert!(matches!(rejected, breaker::Error::Open { .. }), "{rejected:?}");
+    assert!(
+        matches!(rejected, breaker::Error::Open { .. }),
+        "{rejected:?}"
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     clock.advance(Duration::from_millis(1));
     assert_eq!(breaker.state(), State::HalfOpen);
@@ -99,7 +126,10 @@ fn a_failure_reopens_even_while_other_trials_are_in_flight() {
     a.success();
     b.failure();
     assert_eq!(breaker.state(), State::Open);
-    assert!(matches!(breaker.acquire(), Err(breaker::Error::Open { .. })));
+    assert!(matches!(
+        breaker.acquire(),
+        Err(breaker::Error::Open { .. })
+    ));
 }
 
 #[test]

@@ -62,9 +62,13 @@ fn open_half_open_close_are_reported_in_order_on_the_registry() {
     let registry = Registry::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    registry.on_state_change(move |name, from, to| sink.lock().unwrap().push((name.to_owned(), from, to)));
+    registry.on_state_change(move |name, from, to| {
+        sink.lock().unwrap().push((name.to_owned(), from, to))
+    });
     let db = registry.get_or_create("db", Settings::default()).unwrap();
-    let cache = registry.get_or_create("cache", Settings::default()).unwrap();
+    let cache = registry
+        .get_or_create("cache", Settings::default())
+        .unwrap();
     db.open();
     cache.force_open();
     db.half_open();
@@ -84,7 +88,9 @@ fn open_half_open_close_are_reported_in_order_on_the_registry() {
 #[test]
 fn a_registry_listener_hears_breakers_created_before_and_after_it() {
     let registry = Registry::new();
-    let early = registry.get_or_create("early", Settings::default()).unwrap();
+    let early = registry
+        .get_or_create("early", Settings::default())
+        .unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&count);
     registry.on_state_change(move |_, _, _| {
@@ -150,7 +156,10 @@ fn dropped_permits_and_ignored_errors_are_neutral_events() {
     breaker.acquire().unwrap().neutral();
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![Seen::Neutral("listen-neutral".into()), Seen::Neutral("listen-neutral".into())]
+        vec![
+            Seen::Neutral("listen-neutral".into()),
+            Seen::Neutral("listen-neutral".into())
+        ]
     );
 }
 
@@ -174,13 +183,23 @@ fn breaker_and_registry_listeners_both_hear_every_event() {
 #[test]
 fn a_state_listener_may_read_the_breaker_and_sees_the_new_state() {
     within(LIMIT, || {
-        let breaker = Arc::new(Breaker::builder("listen-reentrant").max_failures(1).build().unwrap());
+        let breaker = Arc::new(
+            Breaker::builder("listen-reentrant")
+                .max_failures(1)
+                .build()
+                .unwrap(),
+        );
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sink, inner) = (Arc::clone(&seen), Arc::downgrade(&breaker));
         breaker.on_state_change(move |_, to| {
             let breaker = inner.upgrade().unwrap();
             let report = breaker.report();
-            sink.lock().unwrap().push((to, breaker.state(), report.state(), breaker.retry_after().is_some()));
+            sink.lock().unwrap().push((
+                to,
+                breaker.state(),
+                report.state(),
+                breaker.retry_after().is_some(),
+            ));
         });
         breaker.acquire().unwrap().failure();
         breaker.half_open();
@@ -199,13 +218,23 @@ fn a_state_listener_may_read_the_breaker_and_sees_the_new_state() {
 #[test]
 fn a_listener_may_drive_the_breaker_and_add_listeners() {
     within(LIMIT, || {
-        let breaker = Arc::new(Breaker::builder("listen-drive").max_failures(1).build().unwrap());
+        let breaker = Arc::new(
+            Breaker::builder("listen-drive")
+                .max_failures(1)
+                .build()
+                .unwrap(),
+        );
         let inner = Arc::downgrade(&breaker);
         let added = Arc::new(AtomicUsize::new(0));
         let added_in = Arc::clone(&added);
         breaker.on_event(move |event| {
-            let Some(breaker) = inner.upgrade() else { return };
-            if let Event::StateChange { to: State::Open, .. } = event {
+            let Some(breaker) = inner.upgrade() else {
+                return;
+            };
+            if let Event::StateChange {
+                to: State::Open, ..
+            } = event
+            {
                 // An operator policy: never stay open, go straight to trials.
                 breaker.half_open();
                 let added = Arc::clone(&added_in);
@@ -217,7 +246,11 @@ fn a_listener_may_drive_the_breaker_and_add_listeners() {
             }
         });
         breaker.acquire().unwrap().failure();
-        assert_eq!(breaker.state(), State::Closed, "the listener's trial call closed it");
+        assert_eq!(
+            breaker.state(),
+            State::Closed,
+            "the listener's trial call closed it"
+        );
         breaker.acquire().unwrap().success();
         assert!(added.load(Ordering::SeqCst) >= 1);
     });
@@ -243,7 +276,10 @@ fn a_registry_listener_may_read_the_report_and_create_breakers() {
         db.close();
         assert_eq!(
             *reports.lock().unwrap(),
-            vec![(State::Open, Some(State::Open), false), (State::Closed, Some(State::Closed), true)]
+            vec![
+                (State::Open, Some(State::Open), false),
+                (State::Closed, Some(State::Closed), true)
+            ]
         );
         assert!(registry.get("created-by-listener").is_some());
     });
@@ -251,7 +287,10 @@ fn a_registry_listener_may_read_the_report_and_create_breakers() {
 
 #[test]
 fn a_panicking_listener_poisons_nothing() {
-    let breaker = Breaker::builder("listen-panic").max_failures(1).build().unwrap();
+    let breaker = Breaker::builder("listen-panic")
+        .max_failures(1)
+        .build()
+        .unwrap();
     breaker.on_event(|_| panic!("listener bug (expected in this test)"));
     let after = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&after);
@@ -259,7 +298,10 @@ fn a_panicking_listener_poisons_nothing() {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     assert_eq!(breaker.call(|| Ok::<_, AppError>(5)).unwrap(), 5);
-    assert!(matches!(breaker.call(|| Err::<(), _>(AppError::Down("x"))), Err(AppError::Down(_))));
+    assert!(matches!(
+        breaker.call(|| Err::<(), _>(AppError::Down("x"))),
+        Err(AppError::Down(_))
+    ));
     assert_eq!(breaker.state(), State::Open);
     assert!(breaker.call(|| Ok::<_, AppError>(5)).is_err());
     breaker.close();

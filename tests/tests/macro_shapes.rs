@@ -18,9 +18,16 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The global breaker named `name`, which must exist by now.
 fn breaker_named(name: &str) -> Arc<Breaker> {
-    registry()
-        .get(name)
-        .unwrap_or_else(|| panic!("no breaker `{name}`; have: {:?}", registry().report().iter().map(|b| b.name().to_owned()).collect::<Vec<_>>()))
+    registry().get(name).unwrap_or_else(|| {
+        panic!(
+            "no breaker `{name}`; have: {:?}",
+            registry()
+                .report()
+                .iter()
+                .map(|b| b.name().to_owned())
+                .collect::<Vec<_>>()
+        )
+    })
 }
 
 static FREE_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -39,23 +46,49 @@ fn free_fn(input: &str) -> Result<u32, BoxError> {
 fn a_free_function_keeps_return_and_question_mark_and_trips() {
     assert_eq!(free_fn("21").unwrap(), 42);
     let breaker = breaker_named("macro_shapes::free_fn");
-    assert_eq!(breaker.settings(), &Settings::default().max_failures(2).cooldown(Duration::from_secs(3600)));
-    assert_eq!(free_fn("").unwrap_err().to_string(), "empty input", "early return is the body's own");
+    assert_eq!(
+        breaker.settings(),
+        &Settings::default()
+            .max_failures(2)
+            .cooldown(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        free_fn("").unwrap_err().to_string(),
+        "empty input",
+        "early return is the body's own"
+    );
     assert_eq!(breaker.failure_count(), 1);
-    assert!(free_fn("x").unwrap_err().is::<std::num::ParseIntError>(), "`?` converts as written");
+    assert!(
+        free_fn("x").unwrap_err().is::<std::num::ParseIntError>(),
+        "`?` converts as written"
+    );
     assert_eq!(breaker.state(), State::Open);
     let runs = FREE_RUNS.load(Ordering::SeqCst);
     let err = free_fn("1").unwrap_err();
-    assert!(matches!(err.downcast_ref::<breaker::Error>(), Some(breaker::Error::Open { name, .. }) if name == "macro_shapes::free_fn"));
-    assert_eq!(FREE_RUNS.load(Ordering::SeqCst), runs, "the body must not run while open");
+    assert!(
+        matches!(err.downcast_ref::<breaker::Error>(), Some(breaker::Error::Open { name, .. }) if name == "macro_shapes::free_fn")
+    );
+    assert_eq!(
+        FREE_RUNS.load(Ordering::SeqCst),
+        runs,
+        "the body must not run while open"
+    );
     breaker.half_open();
     assert_eq!(free_fn("2").unwrap(), 4);
     assert_eq!(breaker.state(), State::Closed);
     let report = breaker.report();
-    assert_eq!((report.successes(), report.failures(), report.rejections()), (2, 2, 1));
+    assert_eq!(
+        (report.successes(), report.failures(), report.rejections()),
+        (2, 2, 1)
+    );
 }
 
-#[circuit(max_failures = 3, cooldown = "1m30s", half_open_calls = 2, success_threshold = 4)]
+#[circuit(
+    max_failures = 3,
+    cooldown = "1m30s",
+    half_open_calls = 2,
+    success_threshold = 4
+)]
 fn every_key() -> io::Result<()> {
     Ok(())
 }
@@ -96,15 +129,31 @@ fn every_key_reaches_the_breaker_settings() {
             .success_threshold(4)
     );
     let cooldown = |name| breaker_named(name).settings().get_cooldown();
-    assert_eq!(cooldown("macro_shapes::cooldown_ms"), Duration::from_millis(250));
-    assert_eq!(cooldown("macro_shapes::cooldown_minutes"), Duration::from_secs(300));
-    assert_eq!(cooldown("macro_shapes::cooldown_compound"), Duration::from_millis(3_723_004));
-    assert_eq!(breaker_named("macro_shapes::no_keys").settings(), &Settings::default());
+    assert_eq!(
+        cooldown("macro_shapes::cooldown_ms"),
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        cooldown("macro_shapes::cooldown_minutes"),
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        cooldown("macro_shapes::cooldown_compound"),
+        Duration::from_millis(3_723_004)
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::no_keys").settings(),
+        &Settings::default()
+    );
 }
 
 #[circuit(half_open_calls = 2, success_threshold = 2, max_failures = 1)]
 fn trial_shape(fail: bool) -> io::Result<u8> {
-    if fail { Err(io::Error::other("down")) } else { Ok(1) }
+    if fail {
+        Err(io::Error::other("down"))
+    } else {
+        Ok(1)
+    }
 }
 
 #[test]
@@ -116,7 +165,10 @@ fn half_open_calls_and_success_threshold_from_the_macro_behave() {
     let a = breaker.acquire().unwrap();
     let b = breaker.acquire().unwrap();
     let err = trial_shape(false).unwrap_err();
-    assert!(matches!(io_circuit_error(&err), breaker::Error::HalfOpenFull { .. }), "{err:?}");
+    assert!(
+        matches!(io_circuit_error(&err), breaker::Error::HalfOpenFull { .. }),
+        "{err:?}"
+    );
     drop((a, b));
     trial_shape(false).unwrap();
     assert_eq!(breaker.state(), State::HalfOpen, "two successes needed");
@@ -126,7 +178,9 @@ fn half_open_calls_and_success_threshold_from_the_macro_behave() {
 
 #[circuit]
 fn borrowed<'a>(text: &'a str, sep: char) -> Result<&'a str, io::Error> {
-    text.split(sep).next().ok_or_else(|| io::Error::other("empty"))
+    text.split(sep)
+        .next()
+        .ok_or_else(|| io::Error::other("empty"))
 }
 
 #[circuit]
@@ -180,7 +234,14 @@ fn signatures_with_lifetimes_patterns_impl_trait_and_generics_work() {
     // SAFETY: `value` outlives the call.
     assert_eq!(unsafe { unsafe_fn(&value) }.unwrap(), 5);
 
-    for name in ["borrowed", "patterns", "impl_trait_arg", "impl_trait_ok", "type", "unsafe_fn"] {
+    for name in [
+        "borrowed",
+        "patterns",
+        "impl_trait_arg",
+        "impl_trait_ok",
+        "type",
+        "unsafe_fn",
+    ] {
         let report = breaker_named(&format!("macro_shapes::{name}")).report();
         assert_eq!(report.successes(), 1, "{name}");
     }
@@ -203,7 +264,11 @@ mod inner {
     impl Client {
         #[circuit(max_failures = 2)]
         pub(crate) fn by_ref(&self) -> io::Result<u32> {
-            if self.healthy { Ok(self.calls) } else { Err(io::Error::other("down")) }
+            if self.healthy {
+                Ok(self.calls)
+            } else {
+                Err(io::Error::other("down"))
+            }
         }
 
         #[circuit]
@@ -236,15 +301,48 @@ fn methods_taking_self_in_every_way_work_and_are_named_after_their_type() {
     assert_eq!(client.by_mut().unwrap(), 1);
     assert_eq!(client.by_mut().unwrap(), 2);
     assert_eq!(client.by_ref().unwrap(), 2);
-    assert_eq!(Box::new(inner::Client::connect(true).unwrap()).by_box().unwrap(), 1000);
+    assert_eq!(
+        Box::new(inner::Client::connect(true).unwrap())
+            .by_box()
+            .unwrap(),
+        1000
+    );
     assert_eq!(client.by_value().unwrap(), 200);
 
-    assert_eq!(std::any::type_name::<inner::Client>(), "macro_shapes::inner::Client");
-    assert_eq!(breaker_named("macro_shapes::inner::Client::by_mut").report().successes(), 2);
-    assert_eq!(breaker_named("macro_shapes::inner::Client::by_ref").report().successes(), 1);
-    assert_eq!(breaker_named("macro_shapes::inner::Client::by_value").report().successes(), 1);
-    assert_eq!(breaker_named("macro_shapes::inner::Client::by_box").report().successes(), 1);
-    assert_eq!(breaker_named("macro_shapes::inner::connect").report().successes(), 2);
+    assert_eq!(
+        std::any::type_name::<inner::Client>(),
+        "macro_shapes::inner::Client"
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::inner::Client::by_mut")
+            .report()
+            .successes(),
+        2
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::inner::Client::by_ref")
+            .report()
+            .successes(),
+        1
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::inner::Client::by_value")
+            .report()
+            .successes(),
+        1
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::inner::Client::by_box")
+            .report()
+            .successes(),
+        1
+    );
+    assert_eq!(
+        breaker_named("macro_shapes::inner::connect")
+            .report()
+            .successes(),
+        2
+    );
 
     let sick = inner::Client::connect(false).unwrap();
     sick.by_ref().unwrap_err();
@@ -254,8 +352,13 @@ fn methods_taking_self_in_every_way_work_and_are_named_after_their_type() {
 }
 
 fn client_by_ref_rejected() -> io::Error {
-    let healthy = inner::Client { calls: 0, healthy: true };
-    healthy.by_ref().expect_err("the breaker is shared by every Client: open for all")
+    let healthy = inner::Client {
+        calls: 0,
+        healthy: true,
+    };
+    healthy
+        .by_ref()
+        .expect_err("the breaker is shared by every Client: open for all")
 }
 
 trait Fetch {
@@ -267,7 +370,11 @@ pub(crate) struct Cache;
 impl Fetch for Cache {
     #[circuit(max_failures = 1)]
     fn fetch(&self, key: u32) -> io::Result<u32> {
-        if key == 0 { Err(io::Error::other("miss")) } else { Ok(key) }
+        if key == 0 {
+            Err(io::Error::other("miss"))
+        } else {
+            Ok(key)
+        }
     }
 }
 
@@ -278,7 +385,10 @@ fn trait_impl_methods_are_guarded_and_work_through_dyn() {
     cache.fetch(0).unwrap_err();
     let breaker = breaker_named("macro_shapes::Cache::fetch");
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(cache.fetch(3).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        cache.fetch(3).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
 }
 
 pub(crate) struct Wrapper<T>(T);
@@ -294,5 +404,10 @@ impl<T: Clone> Wrapper<T> {
 fn a_generic_impl_has_one_breaker_named_without_generics() {
     assert_eq!(Wrapper(1u8).get().unwrap(), 1);
     assert_eq!(Wrapper("s").get().unwrap(), "s");
-    assert_eq!(breaker_named("macro_shapes::Wrapper::get").report().successes(), 2);
+    assert_eq!(
+        breaker_named("macro_shapes::Wrapper::get")
+            .report()
+            .successes(),
+        2
+    );
 }

@@ -17,7 +17,13 @@ fn open_rejects_for_a_cooldown_then_half_opens() {
     assert_eq!(breaker.state(), State::Open);
     let runs = AtomicUsize::new(0);
     let err = circuit_error(succeed(&breaker, &runs));
-    assert_eq!(err, breaker::Error::Open { name: "manual-open".into(), retry_after: COOLDOWN });
+    assert_eq!(
+        err,
+        breaker::Error::Open {
+            name: "manual-open".into(),
+            retry_after: COOLDOWN
+        }
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     clock.advance(COOLDOWN);
     assert_eq!(breaker.state(), State::HalfOpen);
@@ -45,14 +51,20 @@ fn close_resets_the_failure_count() {
     assert_eq!(breaker.failure_count(), 0);
     fail(&breaker, &runs).unwrap_err();
     fail(&breaker, &runs).unwrap_err();
-    assert_eq!(breaker.state(), State::Closed, "two failures after close() must not trip a max of 3");
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "two failures after close() must not trip a max of 3"
+    );
     fail(&breaker, &runs).unwrap_err();
     assert_eq!(breaker.state(), State::Open);
 }
 
 #[test]
 fn close_ends_an_open_period_at_once() {
-    let (breaker, _clock) = manual("manual-close-open", |b| b.max_failures(1).cooldown(COOLDOWN));
+    let (breaker, _clock) = manual("manual-close-open", |b| {
+        b.max_failures(1).cooldown(COOLDOWN)
+    });
     let runs = AtomicUsize::new(0);
     fail(&breaker, &runs).unwrap_err();
     assert_eq!(breaker.state(), State::Open);
@@ -67,14 +79,19 @@ fn close_ends_an_open_period_at_once() {
 
 #[test]
 fn half_open_lets_trials_through_without_waiting() {
-    let (breaker, _clock) = manual("manual-half-open", |b| b.max_failures(1).cooldown(COOLDOWN).half_open_calls(2));
+    let (breaker, _clock) = manual("manual-half-open", |b| {
+        b.max_failures(1).cooldown(COOLDOWN).half_open_calls(2)
+    });
     breaker.acquire().unwrap().failure();
     assert_eq!(breaker.state(), State::Open);
     breaker.half_open();
     assert_eq!(breaker.state(), State::HalfOpen);
     let a = breaker.acquire().unwrap();
     let b = breaker.acquire().unwrap();
-    assert!(matches!(breaker.acquire(), Err(breaker::Error::HalfOpenFull { .. })));
+    assert!(matches!(
+        breaker.acquire(),
+        Err(breaker::Error::HalfOpenFull { .. })
+    ));
     a.success();
     assert_eq!(breaker.state(), State::Closed);
     drop(b);
@@ -96,15 +113,28 @@ fn force_open_rejects_regardless_of_time_until_closed() {
     breaker.force_open();
     assert_eq!(breaker.state(), State::ForcedOpen);
     assert!(breaker.state().is_open());
-    assert_eq!(breaker.retry_after(), None, "no cooldown ends a forced open");
+    assert_eq!(
+        breaker.retry_after(),
+        None,
+        "no cooldown ends a forced open"
+    );
     let runs = AtomicUsize::new(0);
     for hours in [0, 1, 24, 24 * 365] {
         clock.set(Duration::from_secs(hours * 3600));
         let err = circuit_error(succeed(&breaker, &runs));
-        assert_eq!(err, breaker::Error::ForcedOpen { name: "manual-forced".into() }, "after {hours}h");
+        assert_eq!(
+            err,
+            breaker::Error::ForcedOpen {
+                name: "manual-forced".into()
+            },
+            "after {hours}h"
+        );
         assert!(err.is_rejection());
         assert_eq!(err.retry_after(), None);
-        assert!(matches!(breaker.acquire(), Err(breaker::Error::ForcedOpen { .. })));
+        assert!(matches!(
+            breaker.acquire(),
+            Err(breaker::Error::ForcedOpen { .. })
+        ));
         assert_eq!(breaker.state(), State::ForcedOpen);
     }
     assert_eq!(runs.load(Ordering::SeqCst), 0);
@@ -123,7 +153,11 @@ fn force_open_overrides_a_half_open_trial_in_flight() {
     let trial = breaker.acquire().unwrap();
     breaker.force_open();
     trial.success();
-    assert_eq!(breaker.state(), State::ForcedOpen, "a trial admitted before force_open must not close it");
+    assert_eq!(
+        breaker.state(),
+        State::ForcedOpen,
+        "a trial admitted before force_open must not close it"
+    );
 }
 
 #[test]
@@ -141,12 +175,19 @@ fn disable_lets_everything_through_and_never_trips_until_closed() {
     assert_eq!(succeed(&breaker, &runs).unwrap(), 7);
     assert_eq!(runs.load(Ordering::SeqCst), 101);
     let report = breaker.report();
-    assert_eq!((report.failures(), report.successes(), report.rejections()), (100, 1, 0));
+    assert_eq!(
+        (report.failures(), report.successes(), report.rejections()),
+        (100, 1, 0)
+    );
     assert_eq!(breaker.failure_count(), 0);
     breaker.close();
     assert_eq!(breaker.state(), State::Closed);
     fail(&breaker, &runs).unwrap_err();
-    assert_eq!(breaker.state(), State::Open, "closed again, it trips as configured");
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "closed again, it trips as configured"
+    );
 }
 
 #[test]

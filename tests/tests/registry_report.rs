@@ -10,42 +10,77 @@ use breaker::clock::ManualClock;
 use breaker::{Breaker, Conflict, Registry, Settings, Site, State, circuit, registry};
 
 fn site(line: u32) -> Option<Site> {
-    Some(Site { file: file!(), line })
+    Some(Site {
+        file: file!(),
+        line,
+    })
+}
+
+/// `registry.get_or_create(name, settings)`, and the line it was called from. The registry
+/// records its caller's location, which `#[track_caller]` makes this function's caller's.
+#[track_caller]
+fn declare(registry: &Registry, name: &'static str, settings: Settings) -> (Arc<Breaker>, u32) {
+    let caller = std::panic::Location::caller();
+    assert_eq!(caller.file(), file!());
+    let breaker = registry.get_or_create(name, settings).unwrap();
+    (breaker, caller.line())
 }
 
 #[test]
 fn a_new_registry_is_isolated_from_the_global_one_and_from_others() {
     let mine = Registry::new();
     assert!(mine.is_empty());
-    let db = mine.get_or_create("registry-isolated-db", Settings::default()).unwrap();
+    let db = mine
+        .get_or_create("registry-isolated-db", Settings::default())
+        .unwrap();
     assert_eq!(mine.len(), 1);
     assert!(Arc::ptr_eq(&db, &mine.get("registry-isolated-db").unwrap()));
-    assert!(registry().get("registry-isolated-db").is_none(), "leaked into the global registry");
+    assert!(
+        registry().get("registry-isolated-db").is_none(),
+        "leaked into the global registry"
+    );
     assert!(registry().report().get("registry-isolated-db").is_none());
     let other = Registry::new();
     assert!(other.get("registry-isolated-db").is_none());
-    let other_db = other.get_or_create("registry-isolated-db", Settings::default()).unwrap();
+    let other_db = other
+        .get_or_create("registry-isolated-db", Settings::default())
+        .unwrap();
     db.force_open();
-    assert_eq!(other_db.state(), State::Closed, "same name, different registries, different breakers");
+    assert_eq!(
+        other_db.state(),
+        State::Closed,
+        "same name, different registries, different breakers"
+    );
 }
 
 #[test]
 fn the_global_registry_is_one_instance() {
     assert!(std::ptr::eq(registry(), registry()));
-    let a = registry().get_or_create("registry-global-one", Settings::default()).unwrap();
-    let b = std::thread::spawn(|| registry().get("registry-global-one").unwrap()).join().unwrap();
+    let a = registry()
+        .get_or_create("registry-global-one", Settings::default())
+        .unwrap();
+    let b = std::thread::spawn(|| registry().get("registry-global-one").unwrap())
+        .join()
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &b));
 }
 
 #[test]
 fn the_same_name_is_the_same_breaker_everywhere() {
     let registry = Registry::new();
-    let a = registry.get_or_create("db", Settings::default().max_failures(1)).unwrap();
-    let b = registry.get_or_create("db", Settings::default().max_failures(1)).unwrap();
+    let a = registry
+        .get_or_create("db", Settings::default().max_failures(1))
+        .unwrap();
+    let b = registry
+        .get_or_create("db", Settings::default().max_failures(1))
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &b));
     a.acquire().unwrap().failure();
     assert_eq!(b.state(), State::Open);
-    assert!(registry.report().get("db").unwrap().conflicts().is_empty(), "same settings are no conflict");
+    assert!(
+        registry.report().get("db").unwrap().conflicts().is_empty(),
+        "same settings are no conflict"
+    );
 }
 
 #[test]
@@ -59,16 +94,25 @@ fn the_same_name_from_many_threads_is_created_once() {
     });
     assert!(breakers.iter().all(|b| Arc::ptr_eq(b, &breakers[0])));
     assert_eq!(registry.len(), 1);
-    assert!(registry.report().get("racy").unwrap().conflicts().is_empty());
+    assert!(
+        registry
+            .report()
+            .get("racy")
+            .unwrap()
+            .conflicts()
+            .is_empty()
+    );
 }
 
 #[test]
 fn a_conflicting_declaration_keeps_the_first_settings_and_lists_the_second_site() {
     let registry = Registry::new();
-    let first_settings = Settings::default().max_failures(3).cooldown(Duration::from_secs(10));
+    let first_settings = Settings::default()
+        .max_failures(3)
+        .cooldown(Duration::from_secs(10));
     let second_settings = Settings::default().max_failures(7);
-    let (first, first_line) = (registry.get_or_create("db", first_settings.clone()).unwrap(), line!());
-    let (second, second_line) = (registry.get_or_create("db", second_settings.clone()).unwrap(), line!());
+    let (first, first_line) = declare(&registry, "db", first_settings.clone());
+    let (second, second_line) = declare(&registry, "db", second_settings.clone());
     assert!(Arc::ptr_eq(&first, &second), "the first declaration wins");
     assert_eq!(second.settings(), &first_settings);
 
@@ -78,7 +122,10 @@ fn a_conflicting_declaration_keeps_the_first_settings_and_lists_the_second_site(
     assert_eq!(db.site(), site(first_line));
     assert_eq!(
         db.conflicts(),
-        [Conflict { site: site(second_line), settings: second_settings.clone() }]
+        [Conflict {
+            site: site(second_line),
+            settings: second_settings.clone()
+        }]
     );
     let table = report.to_string();
     let expected = format!(
@@ -86,7 +133,10 @@ fn a_conflicting_declaration_keeps_the_first_settings_and_lists_the_second_site(
         file!(),
         file!()
     );
-    assert!(table.contains(&expected), "missing {expected:?} in\n{table}");
+    assert!(
+        table.contains(&expected),
+        "missing {expected:?} in\n{table}"
+    );
 }
 
 #[test]
@@ -95,14 +145,20 @@ fn each_conflicting_site_is_listed_once() {
     registry.get_or_create("db", Settings::default()).unwrap();
     let mut lines = Vec::new();
     for _ in 0..10 {
-        let (_, line) = (registry.get_or_create("db", Settings::default().max_failures(2)).unwrap(), line!());
+        let (_, line) = declare(&registry, "db", Settings::default().max_failures(2));
         lines.push(line);
     }
-    let (_, other) = (registry.get_or_create("db", Settings::default().half_open_calls(4)).unwrap(), line!());
+    let (_, other) = declare(&registry, "db", Settings::default().half_open_calls(4));
     // A later declaration with the first's settings is not a conflict.
     registry.get_or_create("db", Settings::default()).unwrap();
     let report = registry.report();
-    let sites: Vec<_> = report.get("db").unwrap().conflicts().iter().map(|c| c.site).collect();
+    let sites: Vec<_> = report
+        .get("db")
+        .unwrap()
+        .conflicts()
+        .iter()
+        .map(|c| c.site)
+        .collect();
     assert_eq!(sites, [site(lines[0]), site(other)]);
     assert_eq!(report.to_string().matches("conflict:").count(), 2);
 }
@@ -117,7 +173,12 @@ fn insert_keeps_an_existing_breaker_and_remove_forgets_it() {
     let conflicts = registry.report().get("db").unwrap().conflicts().to_vec();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].site, None);
-    assert!(registry.report().to_string().contains("declared again at a builder"));
+    assert!(
+        registry
+            .report()
+            .to_string()
+            .contains("declared again at a builder")
+    );
 
     let removed = registry.remove("db").unwrap();
     assert!(Arc::ptr_eq(&removed, &built));
@@ -132,7 +193,9 @@ fn insert_keeps_an_existing_breaker_and_remove_forgets_it() {
 fn breakers_of_a_registry_with_a_clock_share_it() {
     let clock = ManualClock::new();
     let registry = Registry::with_clock(clock.clone());
-    let settings = Settings::default().max_failures(1).cooldown(Duration::from_secs(60));
+    let settings = Settings::default()
+        .max_failures(1)
+        .cooldown(Duration::from_secs(60));
     let a = registry.get_or_create("a", settings.clone()).unwrap();
     let b = registry.get_or_create("b", settings).unwrap();
     a.acquire().unwrap().failure();
@@ -149,7 +212,9 @@ fn breakers_of_a_registry_with_a_clock_share_it() {
 fn zoo() -> (Registry, ManualClock) {
     let clock = ManualClock::new();
     let registry = Registry::with_clock(clock.clone());
-    let settings = Settings::default().max_failures(2).cooldown(Duration::from_secs(60));
+    let settings = Settings::default()
+        .max_failures(2)
+        .cooldown(Duration::from_secs(60));
     let get = |name: &'static str| registry.get_or_create(name, settings.clone()).unwrap();
 
     let closed = get("closed");
@@ -179,7 +244,11 @@ fn the_report_lists_every_breaker_by_name_with_its_state_and_counts() {
     assert_eq!(report.len(), 5);
     assert!(!report.is_empty());
     let names: Vec<_> = report.iter().map(|b| b.name()).collect();
-    assert_eq!(names, ["closed", "disabled", "forced", "half-open", "open"], "sorted by name");
+    assert_eq!(
+        names,
+        ["closed", "disabled", "forced", "half-open", "open"],
+        "sorted by name"
+    );
     let state = |name| report.get(name).unwrap().state();
     assert_eq!(state("closed"), State::Closed);
     assert_eq!(state("half-open"), State::HalfOpen);
@@ -189,12 +258,36 @@ fn the_report_lists_every_breaker_by_name_with_its_state_and_counts() {
     assert!(report.get("missing").is_none());
 
     let closed = report.get("closed").unwrap();
-    assert_eq!((closed.successes(), closed.failures(), closed.rejections(), closed.failure_count()), (1, 1, 0, 1));
+    assert_eq!(
+        (
+            closed.successes(),
+            closed.failures(),
+            closed.rejections(),
+            closed.failure_count()
+        ),
+        (1, 1, 0, 1)
+    );
     assert_eq!(closed.retry_after(), None);
     let open = report.get("open").unwrap();
-    assert_eq!((open.successes(), open.failures(), open.rejections(), open.failure_count()), (1, 2, 1, 0));
-    assert_eq!(open.retry_after(), Some(Duration::from_millis(60_000 - 12_345)));
-    assert_eq!(open.settings(), &Settings::default().max_failures(2).cooldown(Duration::from_secs(60)));
+    assert_eq!(
+        (
+            open.successes(),
+            open.failures(),
+            open.rejections(),
+            open.failure_count()
+        ),
+        (1, 2, 1, 0)
+    );
+    assert_eq!(
+        open.retry_after(),
+        Some(Duration::from_millis(60_000 - 12_345))
+    );
+    assert_eq!(
+        open.settings(),
+        &Settings::default()
+            .max_failures(2)
+            .cooldown(Duration::from_secs(60))
+    );
     assert_eq!(report.get("forced").unwrap().retry_after(), None);
     assert_eq!(report.get("half-open").unwrap().retry_after(), None);
     assert_eq!((&report).into_iter().count(), 5);
@@ -205,7 +298,11 @@ fn open_circuits_and_is_healthy_answer_readiness() {
     let (registry, _clock) = zoo();
     let report = registry.report();
     let open: Vec<_> = report.open_circuits().map(|b| b.name()).collect();
-    assert_eq!(open, ["forced", "open"], "half-open and disabled breakers are not turning calls away");
+    assert_eq!(
+        open,
+        ["forced", "open"],
+        "half-open and disabled breakers are not turning calls away"
+    );
     assert!(!report.is_healthy());
 
     registry.get("open").unwrap().close();
@@ -214,12 +311,17 @@ fn open_circuits_and_is_healthy_answer_readiness() {
     let report = registry.report();
     assert!(report.is_healthy());
     assert_eq!(report.open_circuits().count(), 0);
-    assert!(Registry::new().report().is_healthy(), "an empty registry is healthy");
+    assert!(
+        Registry::new().report().is_healthy(),
+        "an empty registry is healthy"
+    );
 }
 
 /// The character column where `needle` starts in `line`.
 fn column(line: &str, needle: &str) -> usize {
-    let byte = line.find(needle).unwrap_or_else(|| panic!("{needle:?} not in {line:?}"));
+    let byte = line
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {line:?}"));
     line[..byte].chars().count()
 }
 
@@ -237,7 +339,9 @@ fn the_table_is_aligned_and_shows_every_breaker() {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 7, "a header and one row per breaker:\n{table}");
     let header = lines[0];
-    for title in ["BREAKER", "STATE", "FAILING", "RETRY IN", "OK", "FAILED", "REJECTED", "SETTINGS"] {
+    for title in [
+        "BREAKER", "STATE", "FAILING", "RETRY IN", "OK", "FAILED", "REJECTED", "SETTINGS",
+    ] {
         assert!(header.contains(title), "header {header:?} lacks {title}");
     }
     assert!(header.starts_with("BREAKER"));
@@ -255,7 +359,12 @@ fn the_table_is_aligned_and_shows_every_breaker() {
         row[start..].iter().take_while(|c| **c != ' ').collect()
     };
     let cell_ending = |row: &[char], end: usize| -> String {
-        let mut cell: Vec<char> = row[..end].iter().rev().take_while(|c| **c != ' ').copied().collect();
+        let mut cell: Vec<char> = row[..end]
+            .iter()
+            .rev()
+            .take_while(|c| **c != ' ')
+            .copied()
+            .collect();
         cell.reverse();
         cell.into_iter().collect()
     };
@@ -266,30 +375,63 @@ fn the_table_is_aligned_and_shows_every_breaker() {
         ("forced", "forced-open", "0", "-", "0", "0", "0"),
         ("half-open", "half-open", "0", "-", "0", "0", "0"),
         ("disabled", "disabled", "0", "-", "0", "0", "0"),
-        ("a-much-longer-breaker-name-ü", "closed", "0", "-", "1", "0", "0"),
+        (
+            "a-much-longer-breaker-name-ü",
+            "closed",
+            "0",
+            "-",
+            "1",
+            "0",
+            "0",
+        ),
     ];
     for (name, state, failing, retry, ok, failed, rejected) in expect {
         let row = row(name);
         assert_eq!(cell_at(&row, left("STATE")), state, "{name}\n{table}");
-        assert_eq!(cell_ending(&row, right("FAILING")), failing, "{name}\n{table}");
+        assert_eq!(
+            cell_ending(&row, right("FAILING")),
+            failing,
+            "{name}\n{table}"
+        );
         // RETRY IN has a space in its title: compare the right edge.
-        assert_eq!(cell_ending(&row, right("RETRY IN")), retry, "{name}\n{table}");
+        assert_eq!(
+            cell_ending(&row, right("RETRY IN")),
+            retry,
+            "{name}\n{table}"
+        );
         assert_eq!(cell_ending(&row, right("OK")), ok, "{name}\n{table}");
-        assert_eq!(cell_ending(&row, right("FAILED")), failed, "{name}\n{table}");
-        assert_eq!(cell_ending(&row, right("REJECTED")), rejected, "{name}\n{table}");
-        let policy = if name.starts_with("a-much") { "consecutive(5)," } else { "consecutive(2)," };
+        assert_eq!(
+            cell_ending(&row, right("FAILED")),
+            failed,
+            "{name}\n{table}"
+        );
+        assert_eq!(
+            cell_ending(&row, right("REJECTED")),
+            rejected,
+            "{name}\n{table}"
+        );
+        let policy = if name.starts_with("a-much") {
+            "consecutive(5),"
+        } else {
+            "consecutive(2),"
+        };
         assert_eq!(cell_at(&row, left("SETTINGS")), policy, "{name}\n{table}");
     }
 }
 
 // ---- breakers created by the macro in the global registry ----
 
+const FIRST_SITE_LINE: u32 = line!() + 1;
 #[circuit(name = "registry-macro-conflict", max_failures = 3, cooldown = "10s")]
 fn first_declaration(fail: bool) -> Result<(), breaker::Error> {
-    if fail { Err(breaker::Error::ForcedOpen { name: "test".into() }) } else { Ok(()) }
+    if fail {
+        Err(breaker::Error::ForcedOpen {
+            name: "test".into(),
+        })
+    } else {
+        Ok(())
+    }
 }
-
-const FIRST_SITE_LINE: u32 = line!() - 5;
 
 const SECOND_SITE_LINE: u32 = line!() + 1;
 #[circuit(name = "registry-macro-conflict", max_failures = 4)]
@@ -305,25 +447,36 @@ fn two_macro_sites_with_different_settings_share_the_first_and_report_the_second
     let entry = report.get("registry-macro-conflict").unwrap();
     assert_eq!(
         entry.settings(),
-        &Settings::default().max_failures(3).cooldown(Duration::from_secs(10)),
+        &Settings::default()
+            .max_failures(3)
+            .cooldown(Duration::from_secs(10)),
         "the site called first wins"
     );
     assert_eq!(entry.site(), site(FIRST_SITE_LINE));
     assert_eq!(entry.conflicts().len(), 1, "{:?}", entry.conflicts());
     assert_eq!(entry.conflicts()[0].site, site(SECOND_SITE_LINE));
-    assert_eq!(entry.conflicts()[0].settings, Settings::default().max_failures(4));
+    assert_eq!(
+        entry.conflicts()[0].settings,
+        Settings::default().max_failures(4)
+    );
     let table = report.to_string();
     let expected = format!(
         "conflict: `registry-macro-conflict` declared again at {}:{SECOND_SITE_LINE} with consecutive(4), cooldown 30.0s; keeping {}:{FIRST_SITE_LINE}",
         file!(),
         file!()
     );
-    assert!(table.contains(&expected), "missing {expected:?} in\n{table}");
+    assert!(
+        table.contains(&expected),
+        "missing {expected:?} in\n{table}"
+    );
     // One breaker: three failures through the first function reject the second.
     for _ in 0..3 {
         first_declaration(true).unwrap_err();
     }
-    assert!(matches!(second_declaration(), Err(breaker::Error::Open { .. })));
+    assert!(matches!(
+        second_declaration(),
+        Err(breaker::Error::Open { .. })
+    ));
 }
 
 #[circuit(name = "registry-macro-report", max_failures = 2)]
@@ -333,7 +486,10 @@ fn reported() -> std::io::Result<()> {
 
 #[test]
 fn a_macro_breaker_appears_in_the_global_report_once_called() {
-    assert!(registry().get("registry-macro-report").is_none(), "created lazily, on the first call");
+    assert!(
+        registry().get("registry-macro-report").is_none(),
+        "created lazily, on the first call"
+    );
     reported().unwrap();
     reported().unwrap();
     let report = registry().report();
@@ -341,5 +497,10 @@ fn a_macro_breaker_appears_in_the_global_report_once_called() {
     assert_eq!(entry.successes(), 2);
     assert_eq!(entry.state(), State::Closed);
     assert_eq!(entry.site().map(|s| s.file), Some(file!()));
-    assert!(report.to_string().lines().any(|l| l.starts_with("registry-macro-report ")));
+    assert!(
+        report
+            .to_string()
+            .lines()
+            .any(|l| l.starts_with("registry-macro-report "))
+    );
 }

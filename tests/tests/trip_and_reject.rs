@@ -16,7 +16,9 @@ use common::{AppError, circuit_error, fail, io_circuit_error, manual, succeed};
 
 #[test]
 fn the_tripping_call_returns_its_own_error_and_the_next_is_rejected_without_running() {
-    let (breaker, _clock) = manual("trip-next", |b| b.max_failures(3).cooldown(Duration::from_secs(10)));
+    let (breaker, _clock) = manual("trip-next", |b| {
+        b.max_failures(3).cooldown(Duration::from_secs(10))
+    });
     let runs = AtomicUsize::new(0);
     fail(&breaker, &runs).unwrap_err();
     fail(&breaker, &runs).unwrap_err();
@@ -25,7 +27,11 @@ fn the_tripping_call_returns_its_own_error_and_the_next_is_rejected_without_runn
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 
     let err = circuit_error(succeed(&breaker, &runs));
-    assert_eq!(runs.load(Ordering::SeqCst), 3, "a rejected call must not run");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "a rejected call must not run"
+    );
     match &err {
         breaker::Error::Open { name, retry_after } => {
             assert_eq!(name, "trip-next");
@@ -59,7 +65,9 @@ fn many_rejections_never_run_the_body_and_never_count_as_failures() {
 
 #[test]
 fn acquire_is_rejected_too() {
-    let (breaker, _clock) = manual("trip-acquire", |b| b.max_failures(1).cooldown(Duration::from_secs(5)));
+    let (breaker, _clock) = manual("trip-acquire", |b| {
+        b.max_failures(1).cooldown(Duration::from_secs(5))
+    });
     breaker.acquire().unwrap().failure();
     let err = breaker.acquire().unwrap_err();
     assert!(matches!(err, breaker::Error::Open { .. }), "{err:?}");
@@ -77,7 +85,11 @@ fn a_rejection_converts_into_an_io_error_refusing_the_connection() {
             Err(io::Error::new(io::ErrorKind::TimedOut, "slow"))
         })
         .unwrap_err();
-    assert_eq!(own.kind(), io::ErrorKind::TimedOut, "the tripping call keeps its own error");
+    assert_eq!(
+        own.kind(),
+        io::ErrorKind::TimedOut,
+        "the tripping call keeps its own error"
+    );
     let err = breaker
         .call(|| -> io::Result<()> {
             runs.fetch_add(1, Ordering::SeqCst);
@@ -85,7 +97,10 @@ fn a_rejection_converts_into_an_io_error_refusing_the_connection() {
         })
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    assert!(matches!(io_circuit_error(&err), breaker::Error::Open { .. }));
+    assert!(matches!(
+        io_circuit_error(&err),
+        breaker::Error::Open { .. }
+    ));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
@@ -96,7 +111,9 @@ fn rejections_are_announced_to_listeners_with_the_error() {
     let sink = Arc::clone(&seen);
     breaker.on_event(move |event| {
         if let Event::Rejected { name, error } = event {
-            sink.lock().unwrap().push((name.to_string(), (*error).clone()));
+            sink.lock()
+                .unwrap()
+                .push((name.to_string(), (*error).clone()));
         }
     });
     let runs = AtomicUsize::new(0);
@@ -128,8 +145,14 @@ async fn an_open_breaker_never_polls_the_future_it_is_given() {
         .unwrap_err();
     let polled = Arc::new(AtomicBool::new(false));
     let result = breaker.call_async(Probe(Arc::clone(&polled))).await;
-    assert!(matches!(result, Err(AppError::Circuit(breaker::Error::Open { .. }))), "{result:?}");
-    assert!(!polled.load(Ordering::SeqCst), "the guarded future was polled while open");
+    assert!(
+        matches!(result, Err(AppError::Circuit(breaker::Error::Open { .. }))),
+        "{result:?}"
+    );
+    assert!(
+        !polled.load(Ordering::SeqCst),
+        "the guarded future was polled while open"
+    );
     assert_eq!(breaker.report().rejections(), 1);
     assert_eq!(breaker.report().failures(), 1);
 }

@@ -22,7 +22,10 @@ pub enum AppError {
 }
 
 /// A breaker on a manual clock, so tests cross cooldowns without sleeping.
-pub fn manual(name: &'static str, configure: impl FnOnce(Builder) -> Builder) -> (Breaker, ManualClock) {
+pub fn manual(
+    name: &'static str,
+    configure: impl FnOnce(Builder) -> Builder,
+) -> (Breaker, ManualClock) {
     let clock = ManualClock::new();
     let breaker = configure(Breaker::builder(name).clock(clock.clone()))
         .build()
@@ -86,7 +89,9 @@ pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send +
 }
 
 /// Polls `future` exactly once with a waker that does nothing, and returns whether it finished.
-pub fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+pub fn poll_once<F: std::future::Future>(
+    future: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     future.poll(&mut cx)
 }
