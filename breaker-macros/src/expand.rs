@@ -137,18 +137,15 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
                 quote!(call_async)
             };
             // An async block cannot be annotated with its output type, so a `return` that is
-            // never taken fixes it before the user's block is checked ("fake return edge",
-            // tracing PR #2270). The allows cover only this generated statement.
+            // never taken fixes it before the user's block is checked (tracing's "fake return
+            // edge", PR #2270). Tracing diverges with `loop {}`, which needs an
+            // `allow(unreachable_code)` that a user's `forbid(unreachable_code)` rejects
+            // (E0453). A `None` that is never `Some` needs no allow at all.
             quote_spanned! {at_error=>
                 ::breaker::__private::#entry(#breaker, async move {
-                    #[allow(
-                        unreachable_code,
-                        clippy::diverging_sub_expression,
-                        clippy::empty_loop,
-                        clippy::needless_return,
-                    )]
-                    if false {
-                        let #fake_return: #output = loop {};
+                    let #fake_return: ::core::option::Option<#output> =
+                        ::core::option::Option::None;
+                    if let ::core::option::Option::Some(#fake_return) = #fake_return {
                         return #fake_return;
                     }
                     #block
@@ -352,10 +349,10 @@ mod tests {
             out.contains("call_async_classified (__breaker , async move {"),
             "{out}"
         );
+        // No lint attributes at all: a user's `forbid(...)` would reject any `allow` (E0453).
+        assert!(!out.contains("allow"), "{out}");
         assert!(
-            out.contains(
-                "let __breaker_return : io :: Result < u8 > = loop { } ; return __breaker_return ; } { Ok (1) } }) . await"
-            ),
+            out.contains("return __breaker_return ; } { Ok (1) } }) . await"),
             "{out}"
         );
     }

@@ -1,6 +1,8 @@
-//! The expansion adds no warnings to user code, under strict rustc and clippy lints.
+//! The expansion adds no warnings to user code, under strict rustc and clippy lints, and
+//! emits no `#[allow]` that a user's `forbid` would reject.
 //! (`cargo clippy --all-targets` lints this file through `tests/pass_cases.rs`.)
 
+#![forbid(unreachable_code, unsafe_code)]
 #![deny(
     warnings,
     unused_qualifications,
