@@ -8,8 +8,10 @@
 //!     #![inner attrs]
 //!     static __BREAKER: OnceLock<Arc<Breaker>> = OnceLock::new();
 //!     let __breaker = breaker(&__BREAKER, || SiteSettings::...);
-//!     call(__breaker, move || { user block })              // sync
-//!     call_async(__breaker, async move { user block }).await // async
+//!     // sync: the closure is annotated with the declared return type
+//!     call(__breaker, move || -> Ret { user block })
+//!     // async: an untaken `return` of type `Ret` fixes the future's output type
+//!     call_async(__breaker, async move { if let Some(r) = None::<Ret> { return r; } { user block } }).await
 //! }
 //! ```
 //!
