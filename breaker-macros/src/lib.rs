@@ -75,7 +75,8 @@ use proc_macro::TokenStream;
 /// `return` and `?` inside it work as before.
 ///
 /// Not supported, with a compile error saying so: `const fn`, trait method declarations
-/// without a body, and anything that is not a function.
+/// without a body, a second `#[circuit]` on the same function, and anything that is not a
+/// function.
 ///
 /// ```
 /// use breaker::circuit;
