@@ -1,0 +1,504 @@
+//! `breaker` side by side with the best Rust circuit breakers.
+//!
+//! Every group measures its own `baseline`: a direct call to the same `#[inline(never)]` function
+//! the breakers guard, in the same run, so that `added cost = median - baseline` does not depend on
+//! the machine's mood. Names tell who is who: `baseline`, `ours_*`, `peer_*`.
+//! `python3 benches/report.py` turns the results into the table of `BENCHMARKS.md`.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use breaker::{Breaker, Settings};
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
+use failsafe::futures::CircuitBreaker as FailsafeAsync;
+use failsafe::{CircuitBreaker as FailsafeSync, StateMachine, backoff, failure_policy};
+use recloser::{AsyncRecloser, Recloser};
+use tower::{Layer as _, Service, ServiceExt as _, service_fn};
+use tower_resilience_circuitbreaker::CircuitBreakerLayer;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+// ---------------------------------------------------------------------------------------------
+// The guarded work, and the error type a user would give it.
+
+/// The error of the guarded function: a user's enum with a variant for the breaker's rejections,
+/// as the `breaker` docs recommend. It never allocates.
+#[derive(Debug)]
+enum AppError {
+    Down,
+    #[allow(dead_code)]
+    Circuit(breaker::Error),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Down => f.write_str("down"),
+            AppError::Circuit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<breaker::Error> for AppError {
+    fn from(e: breaker::Error) -> Self {
+        AppError::Circuit(e)
+    }
+}
+
+/// The function every breaker guards; the baseline calls it directly.
+#[inline(never)]
+fn work(x: u64) -> Result<u64, AppError> {
+    Ok(black_box(x))
+}
+
+/// Fails every tenth call (`i % 10 == 0`).
+#[inline(never)]
+fn work_sometimes_failing(i: u64) -> Result<u64, AppError> {
+    if black_box(i) % 10 == 0 {
+        Err(AppError::Down)
+    } else {
+        Ok(i)
+    }
+}
+
+async fn work_async(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.closed.macro")]
+fn macro_work(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "1h", name = "bench.open.macro")]
+fn macro_open_work(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.async.macro")]
+async fn macro_work_async(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The breakers under test, configured alike: 5 consecutive failures open them for a cooldown.
+
+fn ours(name: &'static str, settings: Settings) -> Breaker {
+    Breaker::builder(name).settings(settings).build().unwrap()
+}
+
+fn ours_consecutive(name: &'static str) -> Breaker {
+    ours(name, Settings::default().max_failures(5))
+}
+
+/// Ours, opened for an hour.
+fn ours_open(name: &'static str) -> Breaker {
+    let b = ours(name, Settings::default().max_failures(5).cooldown(HOUR));
+    b.open();
+    b
+}
+
+type Failsafe<P> = StateMachine<P, ()>;
+
+fn failsafe_consecutive(
+    cooldown: Duration,
+) -> Failsafe<failure_policy::ConsecutiveFailures<backoff::Constant>> {
+    failsafe::Config::new()
+        .failure_policy(failure_policy::consecutive_failures(
+            5,
+            backoff::constant(cooldown),
+        ))
+        .build()
+}
+
+fn failsafe_open() -> Failsafe<failure_policy::ConsecutiveFailures<backoff::Constant>> {
+    let f = failsafe_consecutive(HOUR);
+    for _ in 0..5 {
+        let _ = FailsafeSync::call(&f, || Err::<(), _>(AppError::Down));
+    }
+    assert!(!FailsafeSync::is_call_permitted(&f));
+    f
+}
+
+/// failsafe's time-window policy: success rate over 60 s.
+fn failsafe_time_window() -> Failsafe<failure_policy::SuccessRateOverTimeWindow<backoff::Constant>>
+{
+    failsafe::Config::new()
+        .failure_policy(failure_policy::success_rate_over_time_window(
+            0.5,
+            20,
+            Duration::from_secs(60),
+            backoff::constant(Duration::from_secs(30)),
+        ))
+        .build()
+}
+
+/// recloser has no consecutive policy; its default is a failure rate over the last 100 calls.
+fn recloser() -> Recloser {
+    Recloser::default()
+}
+
+fn recloser_open() -> Recloser {
+    let r = Recloser::custom()
+        .closed_len(5)
+        .error_rate(0.5)
+        .open_wait(HOUR)
+        .build();
+    for _ in 0..10 {
+        let _ = r.call(|| Err::<(), _>(AppError::Down));
+    }
+    assert!(matches!(r.call(|| work(1)), Err(recloser::Error::Rejected)));
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal executor: every future here is ready at its first poll, so no runtime is involved.
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// tower-resilience's breaker around `work`, as a tower service.
+fn tower_breaker(
+    open: bool,
+) -> impl Service<
+    u64,
+    Response = u64,
+    Error = tower_resilience_circuitbreaker::CircuitBreakerError<AppError>,
+    Future: Future,
+> {
+    let layer = CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .wait_duration_in_open(if open { HOUR } else { Duration::from_secs(30) })
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(work_async));
+    if open {
+        block_on(service.force_open());
+        assert!(service.is_open());
+    }
+    service
+}
+
+fn tower_call<S: Service<u64>>(service: &mut S, x: u64) -> Result<S::Response, S::Error> {
+    block_on(async { service.ready().await?.call(x).await })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The groups.
+
+fn baseline(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.bench_function("baseline", |b| b.iter(|| black_box(work(black_box(1)))));
+}
+
+fn closed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("closed");
+    baseline(&mut g);
+    let ours = ours_consecutive("bench.closed");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| black_box(ours.call(|| work(black_box(1)))))
+    });
+    g.bench_function("ours_macro", |b| {
+        b.iter(|| black_box(macro_work(black_box(1))))
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| black_box(FailsafeSync::call(&failsafe, || work(black_box(1)))))
+    });
+    let recloser = recloser();
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| black_box(recloser.call(|| work(black_box(1)))))
+    });
+    g.finish();
+}
+
+fn open(c: &mut Criterion) {
+    let mut g = c.benchmark_group("open");
+    baseline(&mut g);
+    let ours = ours_open("bench.open");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| black_box(ours.call(|| work(black_box(1)))))
+    });
+    let _ = macro_open_work(0);
+    breaker::registry().get("bench.open.macro").unwrap().open();
+    g.bench_function("ours_macro", |b| {
+        b.iter(|| black_box(macro_open_work(black_box(1))))
+    });
+    let failsafe = failsafe_open();
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| black_box(FailsafeSync::call(&failsafe, || work(black_box(1)))))
+    });
+    let recloser = recloser_open();
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| black_box(recloser.call(|| work(black_box(1)))))
+    });
+    g.finish();
+}
+
+/// One call in ten fails; the breakers stay closed.
+fn failing_10pct(c: &mut Criterion) {
+    let mut g = c.benchmark_group("failing_10pct");
+    let mut i = 0u64;
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(work_sometimes_failing(i))
+        })
+    });
+    let ours = ours_consecutive("bench.failing");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(ours.call(|| work_sometimes_failing(i)))
+        })
+    });
+    assert_eq!(ours.state(), breaker::State::Closed);
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(FailsafeSync::call(&failsafe, || work_sometimes_failing(i)))
+        })
+    });
+    assert!(FailsafeSync::is_call_permitted(&failsafe));
+    let recloser = recloser();
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(recloser.call(|| work_sometimes_failing(i)))
+        })
+    });
+    g.finish();
+}
+
+fn async_closed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("async_closed");
+    g.bench_function("baseline", |b| {
+        b.iter(|| black_box(block_on(work_async(black_box(1)))))
+    });
+    let ours = ours_consecutive("bench.async");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| black_box(block_on(ours.call_async(work_async(black_box(1))))))
+    });
+    g.bench_function("ours_macro", |b| {
+        b.iter(|| black_box(block_on(macro_work_async(black_box(1)))))
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| {
+            black_box(block_on(FailsafeAsync::call(
+                &failsafe,
+                work_async(black_box(1)),
+            )))
+        })
+    });
+    let recloser = AsyncRecloser::from(recloser());
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| black_box(block_on(recloser.call(work_async(black_box(1))))))
+    });
+    let mut tower = tower_breaker(false);
+    g.bench_function("peer_tower_resilience", |b| {
+        b.iter(|| black_box(tower_call(&mut tower, black_box(1))))
+    });
+    g.finish();
+}
+
+fn async_open(c: &mut Criterion) {
+    let mut g = c.benchmark_group("async_open");
+    g.bench_function("baseline", |b| {
+        b.iter(|| black_box(block_on(work_async(black_box(1)))))
+    });
+    let ours = ours_open("bench.async.open");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| black_box(block_on(ours.call_async(work_async(black_box(1))))))
+    });
+    let failsafe = failsafe_open();
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| {
+            black_box(block_on(FailsafeAsync::call(
+                &failsafe,
+                work_async(black_box(1)),
+            )))
+        })
+    });
+    let recloser = AsyncRecloser::from(recloser_open());
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| black_box(block_on(recloser.call(work_async(black_box(1))))))
+    });
+    let mut tower = tower_breaker(true);
+    g.bench_function("peer_tower_resilience", |b| {
+        b.iter(|| black_box(tower_call(&mut tower, black_box(1))))
+    });
+    g.finish();
+}
+
+/// Runs `call` `iters` times on each of two threads started together, and returns the time per
+/// thread (the slower one): per call per thread, the figure that shows contention.
+fn on_two_threads(iters: u64, call: impl Fn(u64) + Sync) -> Duration {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            barrier.wait();
+            let start = Instant::now();
+            for i in 0..iters {
+                call(i);
+            }
+            start.elapsed()
+        };
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        a.join().unwrap().max(b.join().unwrap())
+    })
+}
+
+fn two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads");
+    g.bench_function("baseline", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |i| {
+                black_box(work(black_box(i)).is_ok());
+            })
+        })
+    });
+    let ours = ours_consecutive("bench.threads");
+    g.bench_function("ours_builder", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |i| {
+                black_box(ours.call(|| work(black_box(i))).is_ok());
+            })
+        })
+    });
+    g.bench_function("ours_macro", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |i| {
+                black_box(macro_work(black_box(i)).is_ok());
+            })
+        })
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |i| {
+                black_box(FailsafeSync::call(&failsafe, || work(black_box(i))).is_ok());
+            })
+        })
+    });
+    let recloser = recloser();
+    g.bench_function("peer_recloser", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |i| {
+                black_box(recloser.call(|| work(black_box(i))).is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Keyed breakers (`name = "http:{host}"`): looking up an existing key among 1 000.
+fn keyed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keyed");
+    baseline(&mut g);
+    let registry = breaker::registry();
+    let per_host = || Settings::default().max_failures(5);
+    let hosts: Vec<String> = (0..1000).map(|i| format!("host-{i}.example")).collect();
+    let names: Vec<String> = hosts.iter().map(|h| format!("http:{h}")).collect();
+    for name in &names {
+        registry.get_or_create_with(name, per_host).unwrap();
+    }
+    let site = || breaker::__private::SiteSettings::keyed(file!(), line!()).max_failures(5);
+    let host = hosts[417].as_str();
+    let name = names[417].as_str();
+    g.bench_function("ours_lookup_str", |b| {
+        b.iter(|| black_box(registry.get_or_create_with(black_box(name), per_host)))
+    });
+    g.bench_function("ours_lookup_format_args", |b| {
+        b.iter(|| {
+            black_box(breaker::__private::keyed_breaker(
+                format_args!("http:{}", black_box(host)),
+                site,
+            ))
+        })
+    });
+    g.bench_function("ours_lookup_and_call", |b| {
+        b.iter(|| {
+            let breaker =
+                breaker::__private::keyed_breaker(format_args!("http:{}", black_box(host)), site);
+            black_box(breaker.call(|| work(black_box(1))))
+        })
+    });
+    g.finish();
+}
+
+/// Each failure policy, closed and succeeding, beside the peers' own policies.
+fn policies(c: &mut Criterion) {
+    let mut g = c.benchmark_group("policies");
+    baseline(&mut g);
+    let secs = Duration::from_secs;
+    let cases = [
+        ("ours_consecutive", Settings::default().max_failures(5)),
+        ("ours_net_failures", Settings::default().net_failures(5)),
+        (
+            "ours_rate_time_window",
+            Settings::default().failure_rate(0.5).window(secs(60)),
+        ),
+        (
+            "ours_rate_call_window",
+            Settings::default().failure_rate(0.5).window_calls(100),
+        ),
+        (
+            "ours_slow_calls",
+            Settings::default()
+                .max_failures(5)
+                .slow_call(secs(1))
+                .slow_rate(0.5),
+        ),
+    ];
+    for (id, settings) in cases {
+        let ours = ours(id, settings);
+        g.bench_function(id, |b| {
+            b.iter(|| black_box(ours.call(|| work(black_box(1)))))
+        });
+    }
+    let failsafe = failsafe_consecutive(secs(30));
+    g.bench_function("peer_failsafe_consecutive", |b| {
+        b.iter(|| black_box(FailsafeSync::call(&failsafe, || work(black_box(1)))))
+    });
+    let failsafe = failsafe_time_window();
+    g.bench_function("peer_failsafe_time_window", |b| {
+        b.iter(|| black_box(FailsafeSync::call(&failsafe, || work(black_box(1)))))
+    });
+    let recloser = recloser();
+    g.bench_function("peer_recloser_call_window", |b| {
+        b.iter(|| black_box(recloser.call(|| work(black_box(1)))))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .noise_threshold(0.05)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = closed, open, failing_10pct, async_closed, async_open, two_threads, keyed, policies
+}
+criterion_main!(benches);
