@@ -76,7 +76,7 @@ fn it_trips_exactly_at_max_failures() {
         for n in 1..max {
             fail(&breaker, &runs).unwrap_err();
             assert_eq!(breaker.state(), State::Closed, "max {max}: {n} failures");
-            assert_eq!(breaker.failure_count(), n);
+            assert_eq!(breaker.failure_count(), u64::from(n));
         }
         let err = fail(&breaker, &runs).unwrap_err();
         assert!(

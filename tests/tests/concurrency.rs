@@ -580,3 +580,67 @@ async fn tokio_tasks_never_run_more_than_half_open_calls_trials_even_when_cancel
     assert!(breaker.acquire().is_err());
     drop(permits);
 }
+
+#[test]
+fn a_new_breaker_starts_from_zero_on_threads_that_counted_for_a_dropped_one() {
+    let go = Barrier::new(2);
+    let done = Barrier::new(2);
+    let slot: std::sync::Mutex<Option<Arc<Breaker>>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // A long-lived thread: it counts for the first breaker, then for the second.
+            for _ in 0..2 {
+                go.wait();
+                let breaker = slot.lock().unwrap().clone().unwrap();
+                for _ in 0..1_000 {
+                    breaker.acquire().unwrap().success();
+                }
+                let _ = breaker.acquire().map(|p| p.neutral());
+                drop(breaker);
+                done.wait();
+            }
+        });
+        for round in 0..2 {
+            let breaker = Arc::new(Breaker::builder("conc-slot-reuse").build().unwrap());
+            breaker.force_open();
+            let _ = breaker.acquire();
+            breaker.close();
+            *slot.lock().unwrap() = Some(Arc::clone(&breaker));
+            go.wait();
+            done.wait();
+            slot.lock().unwrap().take();
+            let report = breaker.report();
+            assert_eq!(
+                (report.successes(), report.rejections(), report.neutral()),
+                (1_000, 1, 1),
+                "round {round}: counts of a dropped breaker leaked into a new one"
+            );
+        }
+    });
+}
+
+#[test]
+fn counts_stay_exact_when_breakers_outnumber_the_per_thread_slots() {
+    // More breakers alive at once than the per-thread tables hold (64 Ki): the last ones count
+    // through shared atomics instead.
+    let many: Vec<Breaker> = (0..66_000)
+        .map(|i| Breaker::builder(format!("conc-many-{i}")).build().unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for breaker in many.iter().step_by(997).chain(many.iter().rev().take(3)) {
+                    for _ in 0..100 {
+                        breaker.acquire().unwrap().success();
+                    }
+                }
+            });
+        }
+    });
+    for breaker in many.iter().step_by(997) {
+        assert_eq!(breaker.report().successes(), 400, "{}", breaker.name());
+    }
+    for breaker in many.iter().rev().take(2) {
+        assert_eq!(breaker.report().successes(), 400, "{}", breaker.name());
+    }
+}

@@ -148,3 +148,35 @@ fn retry_after_never_exceeds_the_cooldown_on_the_system_clock() {
         );
     }
 }
+
+/// A user's own clock, driven by hand: exercises the `Clock` trait path.
+#[derive(Clone, Default)]
+struct TestClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl breaker::clock::Clock for TestClock {
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn a_custom_clock_drives_the_cooldown() {
+    let clock = TestClock::default();
+    let breaker = Breaker::builder("cooldown-custom-clock")
+        .max_failures(1)
+        .cooldown(COOLDOWN)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    clock.0.store(1_000, std::sync::atomic::Ordering::SeqCst);
+    breaker.acquire().unwrap().failure();
+    clock
+        .0
+        .store(1_000 + 29_999, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.retry_after(), Some(MS));
+    clock
+        .0
+        .store(1_000 + 30_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(breaker.state(), State::HalfOpen);
+}

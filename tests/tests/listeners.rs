@@ -309,3 +309,36 @@ fn a_panicking_listener_poisons_nothing() {
     // success, state change, failure, rejection, state change, success
     assert_eq!(after.load(Ordering::SeqCst), 6, "later listeners still run");
 }
+
+#[breaker::circuit(name = "listen-global-macro", max_failures = 1)]
+fn guarded(fail: bool) -> std::io::Result<()> {
+    if fail {
+        Err(std::io::Error::other("down"))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_global_registry_reports_transitions_of_macro_breakers() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    breaker::registry().on_state_change(move |name, from, to| {
+        if name == "listen-global-macro" {
+            sink.lock().unwrap().push((from, to));
+        }
+    });
+    guarded(true).unwrap_err();
+    guarded(false).unwrap_err();
+    let breaker = breaker::registry().get("listen-global-macro").unwrap();
+    breaker.half_open();
+    guarded(false).unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed),
+        ]
+    );
+}

@@ -220,3 +220,53 @@ fn manual_transitions_are_reported_to_listeners() {
         ]
     );
 }
+
+#[test]
+fn reconfigure_keeps_the_state_and_the_count() {
+    let (breaker, _clock) = manual("manual-reconfigure", |b| b.max_failures(5));
+    let runs = AtomicUsize::new(0);
+    fail(&breaker, &runs).unwrap_err();
+    fail(&breaker, &runs).unwrap_err();
+    breaker
+        .reconfigure(
+            breaker::Settings::default()
+                .max_failures(3)
+                .cooldown(COOLDOWN),
+        )
+        .unwrap();
+    assert_eq!(breaker.failure_count(), 2);
+    assert_eq!(breaker.settings().get_cooldown(), COOLDOWN);
+    fail(&breaker, &runs).unwrap_err();
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "the third failure trips the new max of 3"
+    );
+    assert_eq!(
+        breaker.retry_after(),
+        Some(COOLDOWN),
+        "the new cooldown is used"
+    );
+    assert_eq!(breaker.report().failures(), 3);
+}
+
+#[test]
+fn states_have_short_lower_case_names() {
+    let names = [
+        (State::Closed, "closed"),
+        (State::Open, "open"),
+        (State::HalfOpen, "half-open"),
+        (State::ForcedOpen, "forced-open"),
+        (State::Disabled, "disabled"),
+    ];
+    for (state, name) in names {
+        assert_eq!(state.as_str(), name);
+        assert_eq!(state.to_string(), name);
+    }
+    assert_eq!(
+        format!("[{:>8}]", State::Open),
+        "[    open]",
+        "Display honours width"
+    );
+    assert_eq!(format!("[{:<8}]", State::Closed), "[closed  ]");
+}

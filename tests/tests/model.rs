@@ -137,9 +137,9 @@ impl Model {
         }
     }
 
-    fn failure_count(&self) -> u32 {
+    fn failure_count(&self) -> u64 {
         match self.mode {
-            Mode::Closed { failures } => failures,
+            Mode::Closed { failures } => u64::from(failures),
             _ => 0,
         }
     }

@@ -504,3 +504,34 @@ fn a_macro_breaker_appears_in_the_global_report_once_called() {
             .any(|l| l.starts_with("registry-macro-report "))
     );
 }
+
+#[test]
+fn names_built_at_run_time_work_like_literals() {
+    let registry = Registry::new();
+    for tenant in 0..20 {
+        let name = format!("tenant-{tenant}");
+        registry
+            .get_or_create(name, Settings::default().max_failures(1))
+            .unwrap();
+    }
+    assert_eq!(registry.len(), 20);
+    let seven = registry.get("tenant-7").unwrap();
+    seven.acquire().unwrap().failure();
+    assert_eq!(seven.name(), "tenant-7");
+    let err = seven.acquire().unwrap_err();
+    assert_eq!(err.name(), "tenant-7");
+    let report = registry.report();
+    let open: Vec<_> = report.open_circuits().map(|b| b.name()).collect();
+    assert_eq!(open, ["tenant-7"]);
+}
+
+#[test]
+fn invalid_settings_create_nothing() {
+    let registry = Registry::new();
+    let err = registry
+        .get_or_create("bad", Settings::default().half_open_calls(0))
+        .unwrap_err();
+    assert_eq!(err.field(), "half_open_calls");
+    assert!(registry.get("bad").is_none());
+    assert!(registry.is_empty());
+}
