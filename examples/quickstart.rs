@@ -21,7 +21,10 @@ fn stock_level(item: &str) -> io::Result<u32> {
     if SERVICE_UP.load(Ordering::Relaxed) {
         Ok(u32::try_from(item.len()).unwrap_or(u32::MAX) * 7)
     } else {
-        Err(io::Error::new(io::ErrorKind::TimedOut, "inventory timed out"))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "inventory timed out",
+        ))
     }
 }
 

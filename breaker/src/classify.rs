@@ -28,6 +28,11 @@ pub enum Outcome {
 /// `AsRef<dyn Error + Send + Sync>`, such as `Box<dyn Error + Send + Sync>` and `anyhow::Error`
 /// (marker [`ViaAsRef`]). The marker parameter only keeps the two blanket implementations apart;
 /// the compiler infers it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must be viewable as a `dyn Error` to be classified by `record` or `ignore`",
+    label = "not an error type",
+    note = "return a type that implements `std::error::Error`, `Box<dyn Error + Send + Sync>` or `anyhow::Error`"
+)]
 pub trait AsError<Via> {
     /// The error as a trait object.
     fn as_error(&self) -> &(dyn StdError + 'static);

@@ -60,6 +60,16 @@ impl SiteSettings {
         )
     }
 
+    /// The default name: the path of the annotated function, taken from the type name of a fn
+    /// item declared inside it (`app::Shard<app::Left>::ping::__breaker_site`), so methods of
+    /// different impls, trait impls and associated functions each get their own breaker.
+    pub fn nested(site_path: &'static str, file: &'static str, line: u32) -> Self {
+        let path = site_path
+            .strip_suffix("::__breaker_site")
+            .unwrap_or(site_path);
+        Self::new(Name::from(path), file, line)
+    }
+
     /// A breaker per value of a parameter (`name = "http:{host}"`); the name comes with each
     /// lookup, see [`keyed_breaker`].
     pub fn keyed(file: &'static str, line: u32) -> Self {
@@ -391,5 +401,11 @@ mod tests {
     fn method_names_drop_generic_arguments() {
         let site = SiteSettings::method("app::Client<u8>", "get", "src/lib.rs", 3);
         assert_eq!(&*site.name, "app::Client::get");
+    }
+
+    #[test]
+    fn nested_names_drop_the_marker_item() {
+        let site = SiteSettings::nested("app::Shard<app::Left>::ping::__breaker_site", "a.rs", 1);
+        assert_eq!(&*site.name, "app::Shard<app::Left>::ping");
     }
 }
