@@ -25,6 +25,9 @@ const MAX_PAGES: usize = 1024;
 /// Breakers beyond this many live at once count into shared atomics instead.
 const MAX_SLOTS: usize = PAGE_SLOTS * MAX_PAGES;
 
+/// Aligned to two cache lines (the unit adjacent-line prefetchers pull in), so one thread's
+/// page never shares a line with another thread's.
+#[repr(align(128))]
 struct Page {
     cells: [[AtomicU64; KINDS]; PAGE_SLOTS],
 }
