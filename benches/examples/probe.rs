@@ -1,0 +1,143 @@
+//! Runs one scenario of the benchmark `n` times in a plain loop, for instruction counts under
+//! callgrind (the benchmark machines expose no hardware counters):
+//!
+//! ```text
+//! cargo build --release -p breaker-benches --example probe
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     target/release/examples/probe closed_builder 1000000
+//! callgrind_annotate --inclusive=yes /tmp/cg.out | head -40
+//! ```
+//!
+//! `probe all 1000000` prints instructions per call of every scenario, measured by running the
+//! scenario twice (n and 2n calls) under callgrind is left to the caller; without valgrind it
+//! prints ns per call, for a quick look.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use breaker::{Breaker, Settings};
+
+#[derive(Debug)]
+enum AppError {
+    #[allow(dead_code)]
+    Circuit(breaker::Error),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("app error")
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<breaker::Error> for AppError {
+    fn from(e: breaker::Error) -> Self {
+        AppError::Circuit(e)
+    }
+}
+
+#[inline(never)]
+fn work(x: u64) -> Result<u64, AppError> {
+    Ok(black_box(x))
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "probe.macro")]
+fn macro_work(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+fn ours(settings: Settings) -> Breaker {
+    Breaker::builder("probe")
+        .settings(settings)
+        .build()
+        .unwrap()
+}
+
+#[inline(never)]
+fn loop_baseline(n: u64) {
+    for i in 0..n {
+        black_box(work(black_box(i)).is_ok());
+    }
+}
+
+#[inline(never)]
+fn loop_breaker(b: &Breaker, n: u64) {
+    for i in 0..n {
+        black_box(b.call(|| work(black_box(i))).is_ok());
+    }
+}
+
+#[inline(never)]
+fn loop_macro(n: u64) {
+    for i in 0..n {
+        black_box(macro_work(black_box(i)).is_ok());
+    }
+}
+
+#[inline(never)]
+fn loop_keyed_str(name: &str, n: u64) {
+    let registry = breaker::registry();
+    for _ in 0..n {
+        let _ = black_box(registry.get_or_create_with(black_box(name), Settings::default));
+    }
+}
+
+#[inline(never)]
+fn loop_keyed_fmt(host: &str, n: u64) {
+    for _ in 0..n {
+        black_box(breaker::__private::keyed_breaker(
+            format_args!("http:{}", black_box(host)),
+            || breaker::__private::SiteSettings::keyed(file!(), line!()),
+        ));
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let scenario = args.next().unwrap_or_else(|| "closed_builder".into());
+    let n: u64 = args.next().map_or(1_000_000, |s| s.parse().unwrap());
+    let secs = Duration::from_secs;
+    let start = Instant::now();
+    match scenario.as_str() {
+        "baseline" => loop_baseline(n),
+        "closed_builder" => loop_breaker(&ours(Settings::default()), n),
+        "closed_macro" => loop_macro(n),
+        "open_builder" => {
+            let b = ours(Settings::default().cooldown(secs(3600)));
+            b.open();
+            loop_breaker(&b, n)
+        }
+        "net_failures" => loop_breaker(&ours(Settings::default().net_failures(5)), n),
+        "rate_time_window" => loop_breaker(
+            &ours(Settings::default().failure_rate(0.5).window(secs(60))),
+            n,
+        ),
+        "rate_call_window" => loop_breaker(
+            &ours(Settings::default().failure_rate(0.5).window_calls(100)),
+            n,
+        ),
+        "slow_calls" => loop_breaker(
+            &ours(Settings::default().slow_call(secs(1)).slow_rate(0.5)),
+            n,
+        ),
+        "keyed_str" | "keyed_fmt" => {
+            for i in 0..1000 {
+                breaker::registry()
+                    .get_or_create_with(&format!("http:host-{i}"), Settings::default)
+                    .unwrap();
+            }
+            if scenario == "keyed_str" {
+                loop_keyed_str("http:host-417", n)
+            } else {
+                loop_keyed_fmt("host-417", n)
+            }
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{scenario}: {:.2} ns/call over {n} calls",
+        elapsed.as_nanos() as f64 / n as f64
+    );
+}
