@@ -62,7 +62,7 @@ fn work(x: u64) -> Result<u64, AppError> {
 /// Fails every tenth call (`i % 10 == 0`).
 #[inline(never)]
 fn work_sometimes_failing(i: u64) -> Result<u64, AppError> {
-    if black_box(i) % 10 == 0 {
+    if black_box(i).is_multiple_of(10) {
         Err(AppError::Down)
     } else {
         Ok(i)
