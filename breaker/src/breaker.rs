@@ -2,8 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::classify::{AsError, CircuitError, Outcome};
@@ -219,6 +221,39 @@ pub struct Permit<'a> {
     breaker: &'a Breaker,
     ticket: Ticket,
     armed: bool,
+    /// Whether a drop during unwinding is a failure. Async calls clear it and watch their polls
+    /// instead, since their future may be dropped by an owner unwinding for its own reasons.
+    fails_on_unwind: bool,
+}
+
+/// Polls a guarded future; a panic inside its poll records a failure before unwinding on.
+struct FailOnPanic<'a, 'b, F> {
+    future: Pin<&'a mut F>,
+    permit: &'a mut Option<Permit<'b>>,
+}
+
+impl<F: Future> Future for FailOnPanic<'_, '_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let bomb = FailOnUnwind(this.permit);
+        let poll = this.future.as_mut().poll(cx);
+        // Not unwinding: defuse.
+        std::mem::forget(bomb);
+        poll
+    }
+}
+
+/// Dropped only while unwinding out of a poll.
+struct FailOnUnwind<'a, 'b>(&'a mut Option<Permit<'b>>);
+
+impl Drop for FailOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            permit.failure();
+        }
+    }
 }
 
 impl Permit<'_> {
@@ -249,6 +284,13 @@ impl Permit<'_> {
         self.finish(outcome);
     }
 
+    /// For async calls: a drop while unwinding is a cancellation; [`FailOnPanic`] records panics
+    /// inside the guarded future's own polls.
+    fn watching_polls(mut self) -> Self {
+        self.fails_on_unwind = false;
+        self
+    }
+
     fn finish(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker.complete(self.ticket, outcome);
@@ -258,7 +300,7 @@ impl Permit<'_> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let outcome = if std::thread::panicking() {
+            let outcome = if self.fails_on_unwind && std::thread::panicking() {
                 Outcome::Failure
             } else {
                 Outcome::Neutral
@@ -387,21 +429,49 @@ impl Breaker {
         E: CircuitError,
     {
         let permit = self.acquire()?;
-        let result = match self.settings().timeout {
-            None => future.await,
-            Some(limit) => match crate::timeout::within(limit, future).await {
-                Some(result) => result,
-                None => {
-                    permit.failure();
-                    return Err(E::from(Error::Timeout {
-                        name: self.name.clone(),
-                        limit,
-                    }));
-                }
-            },
+        self.run_async(permit, future, judge).await
+    }
+
+    /// Awaits `future` under `permit`: enforces the timeout, records a failure if a poll panics
+    /// (and only then: a future dropped while its owner unwinds for another reason is a
+    /// cancellation), and records `judge`'s verdict.
+    pub(crate) async fn run_async<T, E, Fut, J>(
+        &self,
+        permit: Permit<'_>,
+        future: Fut,
+        judge: J,
+    ) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        J: FnOnce(&Result<T, E>) -> Outcome,
+        E: CircuitError,
+    {
+        let mut permit = Some(permit.watching_polls());
+        let future = FailOnPanic {
+            future: std::pin::pin!(future),
+            permit: &mut permit,
         };
-        permit.outcome(judge(&result));
-        result
+        let result = match self.settings().timeout {
+            None => Some(future.await),
+            Some(limit) => crate::timeout::within(limit, future).await,
+        };
+        let Some(permit) = permit else {
+            unreachable!("the permit is taken only by a panicking poll, which does not return")
+        };
+        match result {
+            Some(result) => {
+                permit.outcome(judge(&result));
+                result
+            }
+            None => {
+                permit.failure();
+                let limit = self.settings().timeout.unwrap_or_default();
+                Err(E::from(Error::Timeout {
+                    name: self.name.clone(),
+                    limit,
+                }))
+            }
+        }
     }
 
     /// How `result` counts under this breaker's `record` and `ignore` lists: `Ok` is a success;
@@ -421,6 +491,7 @@ impl Breaker {
             breaker: self,
             ticket,
             armed: true,
+            fails_on_unwind: true,
         })
     }
 
@@ -849,7 +920,7 @@ impl Breaker {
     fn publish_deadline(&self, generation: u32, after: Duration) {
         let until = self
             .clock
-            .now_nanos()
+            .coarse_nanos()
             .saturating_add(crate::clock::duration_to_nanos(after));
         let new = Deadline::new(generation, until);
         let _ = self

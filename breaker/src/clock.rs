@@ -192,17 +192,9 @@ impl ClockHandle {
         Self::System
     }
 
-    /// Nanoseconds since the clock's origin.
-    #[inline]
-    pub(crate) fn now_nanos(&self) -> u64 {
-        duration_to_nanos(match self {
-            Self::System => SystemClock.now(),
-            Self::Manual(clock) => clock.now(),
-            Self::Custom(clock) => clock.now(),
-        })
-    }
-
-    /// Like [`now_nanos`](Self::now_nanos), possibly a few milliseconds behind.
+    /// Nanoseconds since the clock's origin, possibly a few milliseconds behind the precise
+    /// time. Every decision of a breaker reads this one clock, so deadlines and the time left
+    /// until them agree.
     #[inline]
     pub(crate) fn coarse_nanos(&self) -> u64 {
         duration_to_nanos(match self {
@@ -242,7 +234,7 @@ mod tests {
     fn coarse_system_time_trails_precise_time_by_at_most_a_tick() {
         let clock = ClockHandle::system();
         let coarse = clock.coarse_nanos();
-        let precise = clock.now_nanos();
+        let precise = duration_to_nanos(SystemClock.now());
         assert!(
             coarse <= precise + 1_000_000,
             "coarse {coarse} precise {precise}"

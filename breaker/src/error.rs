@@ -107,11 +107,13 @@ pub(crate) struct Seconds(pub(crate) Duration);
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        let secs = d.as_secs();
-        if secs >= 60 {
+        let tenths = (d.as_secs_f64() * 10.0).round();
+        if tenths >= 600.0 {
+            // Whole seconds from here on, so 59.96 s reads `1m00s`, not `60.0s`.
+            let secs = d.as_secs_f64().round() as u64;
             write!(f, "{}m{:02}s", secs / 60, secs % 60)
-        } else if secs >= 1 {
-            write!(f, "{:.1}s", d.as_secs_f64())
+        } else if d >= Duration::from_secs(1) {
+            write!(f, "{:.1}s", tenths / 10.0)
         } else {
             write!(f, "{}ms", d.as_millis())
         }
@@ -182,6 +184,8 @@ mod tests {
             retry_after: Duration::from_secs(125),
         };
         assert_eq!(err.to_string(), "circuit `db` is open; retry in 2m05s");
+        assert_eq!(Seconds(Duration::from_millis(59_960)).to_string(), "1m00s");
+        assert_eq!(Seconds(Duration::from_millis(59_940)).to_string(), "59.9s");
     }
 
     #[test]

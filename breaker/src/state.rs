@@ -185,9 +185,10 @@ const DEADLINE_MILLIS_BITS: u32 = 40;
 const DEADLINE_MILLIS_MASK: u64 = (1 << DEADLINE_MILLIS_BITS) - 1;
 
 impl Deadline {
-    /// `until_nanos` is rounded up to the millisecond; 40 bits of milliseconds last 34 years.
+    /// `until_nanos` is rounded down to the millisecond, so the time left never exceeds the
+    /// cooldown; 40 bits of milliseconds last 34 years.
     pub(crate) fn new(generation: u32, until_nanos: u64) -> Deadline {
-        let millis = until_nanos.div_ceil(1_000_000).min(DEADLINE_MILLIS_MASK);
+        let millis = (until_nanos / 1_000_000).min(DEADLINE_MILLIS_MASK);
         Deadline(millis | (u64::from(generation & GEN_MASK) << DEADLINE_MILLIS_BITS))
     }
 
@@ -235,8 +236,8 @@ mod tests {
     }
 
     #[test]
-    fn deadline_rounds_up_to_the_millisecond() {
-        let d = Deadline::new(9, 1_500_001);
-        assert_eq!((d.generation(), d.until_nanos()), (9, 2_000_000));
+    fn deadline_rounds_down_to_the_millisecond() {
+        let d = Deadline::new(9, 1_999_999);
+        assert_eq!((d.generation(), d.until_nanos()), (9, 1_000_000));
     }
 }
