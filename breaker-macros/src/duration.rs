@@ -99,6 +99,24 @@ pub(crate) fn parse_nanos(text: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+/// Writes nanoseconds the way `parse_nanos` reads them, e.g. `"1m30s"`; for messages.
+pub(crate) fn format_nanos(nanos: u64) -> String {
+    let mut rest = nanos;
+    let mut text = String::new();
+    for (unit, size) in UNITS {
+        let count = rest / size;
+        rest %= size;
+        if count > 0 {
+            text.push_str(&format!("{count}{unit}"));
+        }
+    }
+    if text.is_empty() || rest > 0 {
+        // Below a millisecond: not writable as a key, but a message must still say something.
+        text = format!("{:?}", std::time::Duration::from_nanos(nanos));
+    }
+    text
+}
+
 /// The loop only runs while `rest` is non-empty and digits were empty, so the next char exists.
 /// Kept as a message rather than a panic: a macro must never panic on user input.
 fn unreachable_empty() -> String {
@@ -120,7 +138,7 @@ fn unknown_unit(unit: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{NANOS_PER_MILLI, NANOS_PER_SEC, parse_nanos};
+    use super::{NANOS_PER_MILLI, NANOS_PER_SEC, format_nanos, parse_nanos};
 
     fn err(text: &str) -> String {
         match parse_nanos(text) {
@@ -189,6 +207,15 @@ mod tests {
         assert!(err("30s1m").contains("largest to smallest"));
         assert!(err("1s2s").contains("more than once"));
         assert!(err("1_000ms").contains("unexpected `_`"));
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        for text in ["250ms", "30s", "1m30s", "1h2m3s4ms", "2h"] {
+            assert_eq!(parse_nanos(text).map(format_nanos).as_deref(), Ok(text));
+        }
+        assert_eq!(format_nanos(90 * NANOS_PER_SEC), "1m30s");
+        assert_eq!(format_nanos(1), "1ns");
     }
 
     #[test]

@@ -6,27 +6,38 @@
 //! ```text
 //! #[attrs] vis sig {
 //!     #![inner attrs]
+//!     fn __breaker_site() {}                  // without `name`: its type name is the default
+//!     const _: () = assert!(TIMEOUTS_ENABLED); // with `timeout`
 //!     static __BREAKER: OnceLock<Arc<Breaker>> = OnceLock::new();
 //!     let __breaker = breaker(&__BREAKER, || SiteSettings::...);
-//!     // sync: the closure is annotated with the declared return type
-//!     call(__breaker, move || -> Ret { user block })
-//!     // async: an untaken `return` of type `Ret` fixes the future's output type
-//!     call_async(__breaker, async move { if let Some(r) = None::<Ret> { return r; } { user block } }).await
+//!     //  or, for `name = "http:{host}"`: &keyed_breaker(format_args!("http:{}", host), || ...)
+//!     match acquire(__breaker) {
+//!         // sync: the closure is annotated with the declared return type
+//!         Ok(permit) => run(permit, |r| judge(__breaker, r, failure_if, on_error), move || -> Ret { user block }),
+//!         // async: an untaken `return` of type `Ret` fixes the future's output type
+//!         Ok(permit) => run_async(__breaker, permit, judge, into_error,
+//!             async move { if let Some(r) = None::<Ret> { return r; } { user block } }).await,
+//!         Err(rejection) => Err(into_error(rejection)),   // or `fallback(args)`
+//!     }
 //! }
 //! ```
+//!
+//! With `fallback_on = "any"`, clones of the arguments are taken before the `match` and moved
+//! into `let __breaker_fallback = move || fallback(clones)`, which answers rejections and
+//! failures alike (`run_or_fallback`).
 //!
 //! The user block appears exactly once, inside its own braces, so `return` and `?` stay
 //! inside the guarded call. Everything the generated code names is reached through
 //! `::breaker::__private` or `::core`, never through the user's imports.
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
-use syn::{GenericArgument, LitStr, PathArguments, ReturnType, Token, Type, TypeInfer};
+use syn::{ExprPath, GenericArgument, LitStr, PathArguments, ReturnType, Token, Type, TypeInfer};
 
-use crate::args::{CircuitArgs, TypeList};
-use crate::item::{self, Body, Function};
+use crate::args::{CircuitArgs, FallbackOn, TypeList};
+use crate::item::{self, Body, Function, Param};
 use crate::validate::{self, Errors};
 
 /// Entry point: expands `#[circuit(args)] item`.
@@ -92,12 +103,6 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
         }
     };
 
-    // `mixed_site` makes these locals invisible to the user's block (macro_rules hygiene),
-    // so they can neither be shadowed by nor shadow the user's own names.
-    let cell = format_ident!("__BREAKER", span = Span::mixed_site());
-    let breaker = format_ident!("__breaker", span = Span::mixed_site());
-    let settings = settings(args, function);
-
     // The guarded body gets the function's declared return type. Without it the closure's
     // (or future's) return type is a fresh inference variable, and every coercion the user
     // relies on is lost: `Ok(&self.name)` no longer turns `&String` into `&str`, `Err(x.into())`
@@ -113,64 +118,253 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             ));
         }
     };
-    let fake_return = format_ident!("__breaker_return", span = Span::mixed_site());
-    // The runtime's `call*` functions carry the `E: CircuitError` bound (and `AsError` with
-    // `record`/`ignore`). Locating the callee at the user's error type makes rustc underline
-    // that type instead of the whole attribute; `located_at` keeps the call-site hygiene, so
-    // lints still see generated code.
+    // The runtime functions that need something of the error type (`From<breaker::Error>`,
+    // or `AsError` with `record`/`ignore`) are named with this span, so rustc underlines that
+    // type instead of the whole attribute; `located_at` keeps the call-site hygiene, so lints
+    // still see generated code.
     let at_error = Span::call_site().located_at(error_type_span(&output));
+    let locals = Locals::new();
+    let breaker = &locals.breaker;
 
-    // Only one arm is emitted, so the user block still appears exactly once.
-    let guarded_call = match (sig.asyncness.is_some(), args.classifies()) {
-        (false, classifies) => {
-            let entry = if classifies {
-                quote!(call_classified)
-            } else {
-                quote!(call)
-            };
-            quote_spanned! {at_error=>
-                ::breaker::__private::#entry(#breaker, move || -> #output #block)
+    let mut body = inner_attrs.clone();
+    body.extend(lookup(args, function, &locals));
+
+    let judge = {
+        let failure_if = match &args.failure_if {
+            Some(path) => quote!(#path),
+            None => quote!(::breaker::__private::never),
+        };
+        let on_error = on_error(args, at_error);
+        let result = &locals.result;
+        quote! {
+            |#result| ::breaker::__private::judge(#breaker, #result, #failure_if, #on_error)
+        }
+    };
+    let is_async = sig.asyncness.is_some();
+    // The user block, exactly once.
+    let guarded = if is_async {
+        // An async block cannot be annotated with its output type, so a `return` that is
+        // never taken fixes it before the user's block is checked (tracing's "fake return
+        // edge", PR #2270). Tracing diverges with `loop {}`, which needs an
+        // `allow(unreachable_code)` that a user's `forbid(unreachable_code)` rejects
+        // (E0453). A `None` that is never `Some` needs no allow at all.
+        let fake_return = &locals.fake_return;
+        quote! {
+            async move {
+                let #fake_return: ::core::option::Option<#output> = ::core::option::Option::None;
+                if let ::core::option::Option::Some(#fake_return) = #fake_return {
+                    return #fake_return;
+                }
+                #block
             }
         }
-        (true, classifies) => {
-            let entry = if classifies {
-                quote!(call_async_classified)
-            } else {
-                quote!(call_async)
-            };
-            // An async block cannot be annotated with its output type, so a `return` that is
-            // never taken fixes it before the user's block is checked (tracing's "fake return
-            // edge", PR #2270). Tracing diverges with `loop {}`, which needs an
-            // `allow(unreachable_code)` that a user's `forbid(unreachable_code)` rejects
-            // (E0453). A `None` that is never `Some` needs no allow at all.
-            quote_spanned! {at_error=>
-                ::breaker::__private::#entry(#breaker, async move {
-                    let #fake_return: ::core::option::Option<#output> =
-                        ::core::option::Option::None;
-                    if let ::core::option::Option::Some(#fake_return) = #fake_return {
-                        return #fake_return;
-                    }
-                    #block
-                })
-                .await
+    } else {
+        quote!(move || -> #output #block)
+    };
+    let permit = &locals.permit;
+    let rejection = &locals.rejection;
+    // `E: From<breaker::Error>` is needed here only, for a rejection or a timeout without a
+    // fallback. Both conversions are the same tokens at the same span, so a type without it
+    // gets one diagnostic, under the error type.
+    let into_error = quote_spanned! {at_error=>
+        |#rejection| ::breaker::__private::into_error(#rejection)
+    };
+    let admitted = match (is_async, args.fallback_on()) {
+        (false, FallbackOn::Rejected) => {
+            quote!(::breaker::__private::run(#permit, #judge, #guarded))
+        }
+        (true, FallbackOn::Rejected) => quote! {
+            ::breaker::__private::run_async(#breaker, #permit, #judge, #into_error, #guarded).await
+        },
+        (false, FallbackOn::Any) => {
+            let fallback = &locals.fallback;
+            quote!(::breaker::__private::run_or_fallback(#permit, #judge, #guarded, #fallback))
+        }
+        (true, FallbackOn::Any) => {
+            let fallback = &locals.fallback;
+            quote! {
+                ::breaker::__private::run_async_or_fallback(#breaker, #permit, #judge, #guarded, #fallback)
+                    .await
             }
         }
     };
-
-    let body = quote! {
-        #inner_attrs
-        static #cell: ::breaker::__private::OnceLock<
-            ::breaker::__private::Arc<::breaker::__private::Breaker>,
-        > = ::breaker::__private::OnceLock::new();
-        let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
-        #guarded_call
+    let rejected = match &args.fallback {
+        None => quote_spanned! {at_error=>
+            ::core::result::Result::Err(::breaker::__private::into_error(#rejection))
+        },
+        Some(path) => {
+            let at_path = Span::call_site().located_at(path.span());
+            let answer = match args.fallback_on() {
+                // Before the call nothing has consumed the arguments: they go to the fallback.
+                FallbackOn::Rejected => {
+                    let arguments = item::params(&function.sig).filter_map(|param| match param {
+                        Param::Receiver(receiver) => Some(receiver.self_token.to_token_stream()),
+                        Param::Named { ident, .. } => Some(ident.to_token_stream()),
+                        // Rejected by `validate`.
+                        Param::Pattern(_) => None,
+                    });
+                    quote_spanned!(at_path=> #path(#(#arguments),*))
+                }
+                FallbackOn::Any => {
+                    body.extend(fallback_closure(path, function, &locals));
+                    let fallback = &locals.fallback;
+                    quote_spanned!(at_path=> #fallback())
+                }
+            };
+            if is_async {
+                quote_spanned!(at_path=> #answer.await)
+            } else {
+                answer
+            }
+        }
     };
+    body.extend(quote! {
+        match ::breaker::__private::acquire(#breaker) {
+            ::core::result::Result::Ok(#permit) => #admitted,
+            ::core::result::Result::Err(#rejection) => #rejected,
+        }
+    });
     // The new body goes in the user's own braces. With call-site braces the function's span
     // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
     // item lints) for it (tracing #1366).
     let mut output = quote!(#(#attrs)* #vis #sig);
     brace.surround(&mut output, |tokens| tokens.extend(body));
     Ok(output)
+}
+
+/// The generated locals. `mixed_site` makes them invisible to the user's block (macro_rules
+/// hygiene), so they can neither be shadowed by nor shadow the user's own names.
+struct Locals {
+    cell: Ident,
+    breaker: Ident,
+    permit: Ident,
+    rejection: Ident,
+    fake_return: Ident,
+    fallback: Ident,
+    result: Ident,
+}
+
+impl Locals {
+    fn new() -> Locals {
+        let local = |name: &str| Ident::new(name, Span::mixed_site());
+        Locals {
+            cell: local("__BREAKER"),
+            breaker: local("__breaker"),
+            permit: local("__breaker_permit"),
+            rejection: local("__breaker_rejection"),
+            fake_return: local("__breaker_return"),
+            fallback: local("__breaker_fallback"),
+            result: local("__breaker_result"),
+        }
+    }
+}
+
+/// The statements that bind `__breaker` to this call's breaker: the function's own, cached in a
+/// static, or the one for this call's key.
+fn lookup(args: &CircuitArgs, function: &Function, locals: &Locals) -> TokenStream {
+    let Locals { cell, breaker, .. } = locals;
+    let mut statements = TokenStream::new();
+    if args.name.is_none() {
+        // The default name is the path of this item minus its own name, as the compiler spells
+        // it: `app::Shard<app::Left>::ping`, `<app::Left as app::Store>::load`. The macro
+        // cannot see the `impl` header; the compiler can.
+        statements.extend(quote!(
+            fn __breaker_site() {}
+        ));
+    }
+    if let Some(timeout) = args.timeout_nanos {
+        let at_timeout = Span::call_site().located_at(timeout.span);
+        statements.extend(quote_spanned! {at_timeout=>
+            const _: () = ::core::assert!(
+                ::breaker::__private::TIMEOUTS_ENABLED,
+                "`timeout` needs the `tokio` feature of `breaker` to cut calls short: `breaker = { version = \"...\", features = [\"tokio\"] }`",
+            );
+        });
+    }
+    let settings = settings(args);
+    match &args.name {
+        Some(name) if name.template.is_keyed() => {
+            let format = LitStr::new(&name.template.format_string(), name.lit.span());
+            // The parameters themselves (raw identifiers stay raw), underlined at the name if
+            // one is not `Display`.
+            let keys = name.template.keys().filter_map(|key| {
+                item::params(&function.sig).find_map(|param| match param {
+                    Param::Named { ident, .. } if ident.unraw() == key => {
+                        let mut ident = ident.clone();
+                        ident.set_span(name.lit.span());
+                        Some(ident)
+                    }
+                    _ => None,
+                })
+            });
+            statements.extend(quote! {
+                let #breaker = &::breaker::__private::keyed_breaker(
+                    ::core::format_args!(#format, #(#keys),*),
+                    || #settings,
+                );
+            });
+        }
+        _ => statements.extend(quote! {
+            static #cell: ::breaker::__private::OnceLock<
+                ::breaker::__private::Arc<::breaker::__private::Breaker>,
+            > = ::breaker::__private::OnceLock::new();
+            let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
+        }),
+    }
+    statements
+}
+
+/// How an error counts: every one, by the `record`/`ignore` lists, or by `record_if`. A
+/// closure the macro writes, so a bound on the error type is checked once, at a call located
+/// under that type.
+fn on_error(args: &CircuitArgs, at_error: Span) -> TokenStream {
+    // The error is the argument that has to meet the bound: rustc underlines it.
+    let b = Ident::new(
+        "__breaker_of_error",
+        Span::mixed_site().located_at(at_error),
+    );
+    let e = Ident::new("__breaker_error", Span::mixed_site().located_at(at_error));
+    match (&args.record_if, args.ignore.is_some()) {
+        (Some(path), true) => quote_spanned! {at_error=>
+            |#b, #e| ::breaker::__private::record_if_unless_ignored(#b, #e, #path)
+        },
+        (Some(path), false) => quote! {
+            |#b, #e| ::breaker::__private::record_if(#b, #e, #path)
+        },
+        (None, _) if args.classifies() => quote_spanned! {at_error=>
+            |#b, #e| ::breaker::__private::listed_errors(#b, #e)
+        },
+        (None, _) => quote!(::breaker::__private::every_error),
+    }
+}
+
+/// For `fallback_on = "any"`: clones of the arguments, taken before the call consumes them, and
+/// `let __breaker_fallback = move || fallback(clones...);`, the one place the fallback is
+/// called. Each clone is located at its parameter, so a type that is not `Clone` is
+/// underlined there.
+fn fallback_closure(path: &ExprPath, function: &Function, locals: &Locals) -> TokenStream {
+    let mut statements = TokenStream::new();
+    let mut clones = Vec::new();
+    for (index, param) in item::params(&function.sig).enumerate() {
+        let (value, span) = match param {
+            Param::Receiver(receiver) => (receiver.self_token.to_token_stream(), receiver.span()),
+            Param::Named { ident, .. } => (ident.to_token_stream(), ident.span()),
+            // Rejected by `validate`.
+            Param::Pattern(_) => continue,
+        };
+        let clone = format_ident!("__breaker_argument_{index}", span = Span::mixed_site());
+        let at_param = Span::call_site().located_at(span);
+        statements.extend(quote_spanned! {at_param=>
+            let #clone = ::core::clone::Clone::clone(&#value);
+        });
+        clones.push(clone);
+    }
+    let fallback = &locals.fallback;
+    let at_path = Span::call_site().located_at(path.span());
+    statements.extend(quote_spanned! {at_path=>
+        let #fallback = move || #path(#(#clones),*);
+    });
+    statements
 }
 
 /// Where to point when the error type lacks what the runtime needs: the `E` of
@@ -228,32 +422,30 @@ fn erase_in_place(ty: &mut Type) {
     }
 }
 
-/// `SiteSettings::named(..)` / `::function(..)` / `::method(..)` plus one builder call per key.
-fn settings(args: &CircuitArgs, function: &Function) -> TokenStream {
-    let sig = &function.sig;
-    // `r#type` is named `type`: the name is for people reading reports.
-    let fn_name = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
-    let mut settings = if let Some(name) = &args.name {
-        quote! {
-            ::breaker::__private::SiteSettings::named(#name, ::core::file!(), ::core::line!())
+/// `SiteSettings::named(..)` / `::keyed(..)` / `::nested(..)` plus one builder call per key.
+fn settings(args: &CircuitArgs) -> TokenStream {
+    let mut settings = match &args.name {
+        Some(name) if name.template.is_keyed() => quote! {
+            ::breaker::__private::SiteSettings::keyed(::core::file!(), ::core::line!())
+        },
+        Some(name) => {
+            // `{{` and `}}` stand for single braces in every name.
+            let name = LitStr::new(&name.template.text(), name.lit.span());
+            quote! {
+                ::breaker::__private::SiteSettings::named(#name, ::core::file!(), ::core::line!())
+            }
         }
-    } else if sig.receiver().is_some() {
-        // The macro cannot see the `impl` header, so the type comes from `Self` at run time;
-        // same-named methods of different types in one module stay distinct.
-        quote! {
-            ::breaker::__private::SiteSettings::method(
-                ::core::any::type_name::<Self>(), #fn_name, ::core::file!(), ::core::line!(),
+        None => quote! {
+            ::breaker::__private::SiteSettings::nested(
+                ::core::any::type_name_of_val(&__breaker_site), ::core::file!(), ::core::line!(),
             )
-        }
-    } else {
-        quote! {
-            ::breaker::__private::SiteSettings::function(
-                ::core::module_path!(), #fn_name, ::core::file!(), ::core::line!(),
-            )
-        }
+        },
     };
     for (count, method) in [
         (args.max_failures, "max_failures"),
+        (args.net_failures, "net_failures"),
+        (args.window_calls, "window_calls"),
+        (args.min_calls, "min_calls"),
         (args.half_open_calls, "half_open_calls"),
         (args.success_threshold, "success_threshold"),
     ] {
@@ -266,10 +458,34 @@ fn settings(args: &CircuitArgs, function: &Function) -> TokenStream {
             settings.extend(quote!(.#method(#n)));
         }
     }
-    if let Some(nanos) = args.cooldown_nanos {
-        // Call-site span: this number is ours, not the user's, and must not be linted as theirs.
-        let nanos = nanos.value;
-        settings.extend(quote!(.cooldown_nanos(#nanos)));
+    for (fraction, method) in [
+        (args.failure_rate, "failure_rate"),
+        (args.slow_rate, "slow_rate"),
+        (args.jitter, "jitter"),
+    ] {
+        if let Some(fraction) = fraction {
+            let method = format_ident!("{method}");
+            // Call-site span, like the durations: a number the macro wrote.
+            let value = Literal::f64_unsuffixed(fraction.value);
+            settings.extend(quote!(.#method(#value)));
+        }
+    }
+    for (nanos, method) in [
+        (args.cooldown_nanos, "cooldown_nanos"),
+        (args.max_cooldown_nanos, "max_cooldown_nanos"),
+        (args.window_nanos, "window_nanos"),
+        (args.slow_call_nanos, "slow_call_nanos"),
+        (args.ramp_up_nanos, "ramp_up_nanos"),
+        (args.idle_ttl_nanos, "idle_ttl_nanos"),
+        (args.timeout_nanos, "timeout_nanos"),
+    ] {
+        if let Some(nanos) = nanos {
+            let method = format_ident!("{method}");
+            // Call-site span: this number is ours, not the user's, and must not be linted as
+            // theirs.
+            let nanos = nanos.value;
+            settings.extend(quote!(.#method(#nanos)));
+        }
     }
     for (list, method) in [(&args.record, "record"), (&args.ignore, "ignore")] {
         if let Some(TypeList { types, .. }) = list {
@@ -315,7 +531,13 @@ mod tests {
         assert_parses(&out);
         assert!(out.starts_with("# [doc = r\" Docs stay.\"] # [inline] pub (crate) fn fetch (id : u32) -> Result < u32 , Error > {"), "{out}");
         assert!(
-            out.contains("SiteSettings :: function (:: core :: module_path ! () , \"fetch\""),
+            out.contains("fn __breaker_site () { } static __BREAKER"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "SiteSettings :: nested (:: core :: any :: type_name_of_val (& __breaker_site)"
+            ),
             "{out}"
         );
         assert!(
@@ -324,7 +546,13 @@ mod tests {
         );
         assert!(
             out.contains(
-                ":: breaker :: __private :: call (__breaker , move || -> Result < u32 , Error > { Ok (id) })"
+                ", :: breaker :: __private :: never , :: breaker :: __private :: every_error) , move || -> Result < u32 , Error > { Ok (id) })"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "Err (__breaker_rejection) => :: core :: result :: Result :: Err (:: breaker :: __private :: into_error (__breaker_rejection))"
             ),
             "{out}"
         );
@@ -347,8 +575,16 @@ mod tests {
             out.contains(". record :: < io :: Error > () . ignore :: < NotFound > ()"),
             "{out}"
         );
+        assert!(!out.contains("__breaker_site"), "{out}");
         assert!(
-            out.contains("call_async_classified (__breaker , async move {"),
+            !out.contains("record_if_unless_ignored")
+                && out.contains(
+                    "| __breaker_of_error , __breaker_error | :: breaker :: __private :: listed_errors (__breaker_of_error , __breaker_error)"
+                ),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: breaker :: __private :: run_async (__breaker , __breaker_permit ,"),
             "{out}"
         );
         // No lint attributes at all: a user's `forbid(...)` would reject any `allow` (E0453).
@@ -360,7 +596,7 @@ mod tests {
     }
 
     #[test]
-    fn method_default_name_uses_self_type() {
+    fn method_default_name_comes_from_the_compiler() {
         let out = expand(
             quote!(),
             quote!(
@@ -369,8 +605,174 @@ mod tests {
                 }
             ),
         );
-        assert!(out.contains("type_name :: < Self > () , \"type\""), "{out}");
-        assert!(out.contains(":: breaker :: __private :: call ("), "{out}");
+        assert_parses(&out);
+        assert!(out.contains("type_name_of_val (& __breaker_site)"), "{out}");
+        assert!(out.contains(":: breaker :: __private :: run ("), "{out}");
+    }
+
+    #[test]
+    fn every_setting_becomes_a_builder_call() {
+        let out = expand(
+            quote!(
+                failure_rate = 0.5,
+                window_calls = 100,
+                min_calls = 20,
+                slow_call = "2s",
+                slow_rate = 1,
+                cooldown = "1s",
+                max_cooldown = "2m",
+                jitter = 0.25,
+                ramp_up = "30s",
+                timeout = "250ms",
+            ),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_parses(&out);
+        for call in [
+            ". window_calls (100) . min_calls (20)",
+            ". failure_rate (0.5) . slow_rate (1.0) . jitter (0.25)",
+            ". cooldown_nanos (1000000000u64) . max_cooldown_nanos (120000000000u64)",
+            ". slow_call_nanos (2000000000u64) . ramp_up_nanos (30000000000u64)",
+            ". timeout_nanos (250000000u64)",
+            "const _ : () = :: core :: assert ! (:: breaker :: __private :: TIMEOUTS_ENABLED ,",
+        ] {
+            assert!(out.contains(call), "{call}: {out}");
+        }
+    }
+
+    #[test]
+    fn predicates_go_to_the_judge() {
+        let out = expand(
+            quote!(failure_if = Self::is_bad, record_if = is_transient),
+            quote!(
+                fn f(&self) -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(
+            out.contains(
+                "judge (__breaker , __breaker_result , Self :: is_bad , | __breaker_of_error , __breaker_error | :: breaker :: __private :: record_if (__breaker_of_error , __breaker_error , is_transient))"
+            ),
+            "{out}"
+        );
+        let out = expand(
+            quote!(record_if = is_transient, ignore = [NotFound]),
+            quote!(
+                fn f() -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                "record_if_unless_ignored (__breaker_of_error , __breaker_error , is_transient)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn keyed_names_format_their_parameters() {
+        let out = expand(
+            quote!(name = "http:{host}:{{{port}}}", idle_ttl = "10m"),
+            quote!(
+                fn get(&self, host: &str, r#port: u16) -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(!out.contains("static"), "{out}");
+        assert!(
+            out.contains(
+                "let __breaker = & :: breaker :: __private :: keyed_breaker (:: core :: format_args ! (\"http:{}:{{{}}}\" , host , r#port) , || :: breaker :: __private :: SiteSettings :: keyed (:: core :: file ! () , :: core :: line ! ()) . idle_ttl_nanos (600000000000u64) ,) ;"
+            ),
+            "{out}"
+        );
+        let out = expand(
+            quote!(name = "{{literal}}"),
+            quote!(
+                fn get() -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            out.contains("SiteSettings :: named (\"{literal}\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn fallback_on_rejection_gets_the_arguments() {
+        let out = expand(
+            quote!(fallback = Self::cached),
+            quote!(
+                async fn get(&mut self, id: u32) -> Result<u32, E> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(
+            out.contains("Err (__breaker_rejection) => Self :: cached (self , id) . await ,"),
+            "{out}"
+        );
+        // An async call can still time out, and that error needs converting.
+        assert!(
+            out.contains("| __breaker_rejection | :: breaker :: __private :: into_error"),
+            "{out}"
+        );
+        assert!(!out.contains("clone"), "{out}");
+        // A sync one cannot: `E` needs no `From<breaker::Error>` at all.
+        let out = expand(
+            quote!(fallback = cached),
+            quote!(
+                fn get(id: u32) -> Result<u32, E> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert!(!out.contains("into_error"), "{out}");
+        assert!(
+            out.contains("Err (__breaker_rejection) => cached (id) ,"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn fallback_on_any_clones_the_arguments_first() {
+        let out = expand(
+            quote!(fallback = cached, fallback_on = "any"),
+            quote!(
+                fn get(&self, mut id: u32, name: String) -> Result<u32, E> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert_parses(&out);
+        for part in [
+            "let __breaker_argument_0 = :: core :: clone :: Clone :: clone (& self) ;",
+            "let __breaker_argument_1 = :: core :: clone :: Clone :: clone (& id) ;",
+            "let __breaker_argument_2 = :: core :: clone :: Clone :: clone (& name) ;",
+            "let __breaker_fallback = move || cached (__breaker_argument_0 , __breaker_argument_1 , __breaker_argument_2) ;",
+            "run_or_fallback (__breaker_permit ,",
+            "Err (__breaker_rejection) => __breaker_fallback () ,",
+        ] {
+            assert!(out.contains(part), "{part}: {out}");
+        }
+        assert_eq!(out.matches("Ok (id)").count(), 1, "user block exactly once");
+        assert_eq!(
+            out.matches("cached (").count(),
+            1,
+            "fallback called in one place"
+        );
     }
 
     #[test]
@@ -412,7 +814,7 @@ mod tests {
             .map(|(_, body)| body.trim_start())
             .unwrap_or_default();
         assert!(
-            body.starts_with("# ! [allow (unused)] static __BREAKER"),
+            body.starts_with("# ! [allow (unused)] fn __breaker_site () { } static __BREAKER"),
             "{out}"
         );
     }

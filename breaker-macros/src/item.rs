@@ -9,7 +9,10 @@ use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned as _;
-use syn::{Attribute, Item, Signature, Token, Visibility, braced, token};
+use syn::{
+    Attribute, FnArg, Ident, Item, Pat, PatType, Receiver, Signature, Token, Type, Visibility,
+    braced, token,
+};
 
 /// `#[attrs] vis sig { body }`, or a bodyless declaration `sig;` inside a trait.
 pub(crate) struct Function {
@@ -72,6 +75,31 @@ impl Body {
         brace.surround(&mut block, |tokens| stmts.to_tokens(tokens));
         block
     }
+}
+
+/// One parameter, as generated code can pass it on (to a fallback, into a keyed name).
+pub(crate) enum Param<'a> {
+    /// `self`, `mut self`, `&self`, `&mut self` or `self: Box<Self>`: passed on as `self`.
+    Receiver(&'a Receiver),
+    /// `name: T` or `mut name: T`: passed on by its name.
+    Named { ident: &'a Ident, ty: &'a Type },
+    /// A pattern such as `(a, b): (u32, u32)`, `_: T` or `ref name: T`: there is no name that
+    /// holds the argument as it was passed.
+    Pattern(&'a PatType),
+}
+
+/// The parameters of `sig`, in order.
+pub(crate) fn params(sig: &Signature) -> impl Iterator<Item = Param<'_>> {
+    sig.inputs.iter().map(|arg| match arg {
+        FnArg::Receiver(receiver) => Param::Receiver(receiver),
+        FnArg::Typed(typed) => match &*typed.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Param::Named {
+                ident: &pat.ident,
+                ty: &typed.ty,
+            },
+            _ => Param::Pattern(typed),
+        },
+    })
 }
 
 /// Parses the item under the attribute. When it is not a function at all, the error says so

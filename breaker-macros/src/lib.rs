@@ -14,6 +14,7 @@ mod args;
 mod duration;
 mod expand;
 mod item;
+mod template;
 mod validate;
 
 use proc_macro::TokenStream;

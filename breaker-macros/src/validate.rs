@@ -4,10 +4,12 @@
 //! under the tokens that cause it, with a message that says what to write instead.
 
 use quote::ToTokens as _;
-use syn::{GenericArgument, PathArguments, ReturnType, Type, TypeParamBound};
+use syn::ext::IdentExt as _;
+use syn::{GenericArgument, PathArguments, ReceiverKind, ReturnType, Type, TypeParamBound};
 
-use crate::args::{CircuitArgs, TypeList};
-use crate::item::{Body, Function};
+use crate::args::{CircuitArgs, FallbackOn, Key, TypeList};
+use crate::duration;
+use crate::item::{self, Body, Function, Param};
 
 /// Collects errors so that all of them are reported at once (serde's `Ctxt`, via
 /// `syn::Error::combine`) instead of stopping at the first.
@@ -40,6 +42,9 @@ pub(crate) fn validate(args: &CircuitArgs, function: &Function) -> syn::Result<(
     let mut errors = Errors::default();
     errors.check(validate_args(args));
     errors.check(validate_function(function));
+    errors.check(timeout_needs_async(args, function));
+    errors.check(keyed_name_names_parameters(args, function));
+    errors.check(fallback_can_take_the_arguments(args, function));
     errors.finish()
 }
 
@@ -52,7 +57,241 @@ pub(crate) fn validate_args(args: &CircuitArgs) -> syn::Result<()> {
     if let (Some(record), Some(ignore)) = (&args.record, &args.ignore) {
         errors.check(record_and_ignore_are_disjoint(record, ignore));
     }
+    errors.check(one_failure_policy(args));
+    errors.check(one_window(args));
+    errors.check(window_keys_need_a_rate(args));
+    errors.check(slow_call_and_slow_rate_go_together(args));
+    errors.check(record_if_or_record(args));
+    errors.check(max_cooldown_is_at_least_the_cooldown(args));
+    errors.check(fallback_on_needs_a_fallback(args));
+    errors.check(idle_ttl_needs_a_keyed_name(args));
     errors.finish()
+}
+
+/// Each key of `names` written after the first of them, paired with that first one, so an
+/// error about two keys that exclude each other lands on the later key.
+fn later_keys(args: &CircuitArgs, names: &[&str]) -> Vec<(Key, Key)> {
+    let mut given = args.keys.iter().filter(|key| names.contains(&key.name));
+    let Some(&first) = given.next() else {
+        return Vec::new();
+    };
+    given.map(|&later| (first, later)).collect()
+}
+
+fn one_failure_policy(args: &CircuitArgs) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for (first, later) in later_keys(args, &["max_failures", "failure_rate", "net_failures"]) {
+        errors.push(syn::Error::new(
+            later.span,
+            format!(
+                "`{}` cannot be combined with `{}`: choose one failure policy (`max_failures`: failures in a row; `failure_rate`: the share of failed calls in a window; `net_failures`: failures minus successes)",
+                later.name, first.name
+            ),
+        ));
+    }
+    errors.finish()
+}
+
+fn one_window(args: &CircuitArgs) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for (first, later) in later_keys(args, &["window", "window_calls"]) {
+        errors.push(syn::Error::new(
+            later.span,
+            format!(
+                r#"`{}` cannot be combined with `{}`: choose a window of time (`window = "60s"`) or of the last calls (`window_calls = 100`)"#,
+                later.name, first.name
+            ),
+        ));
+    }
+    errors.finish()
+}
+
+/// A window and `min_calls` only mean something to a policy that measures a share of calls.
+fn window_keys_need_a_rate(args: &CircuitArgs) -> syn::Result<()> {
+    if args.failure_rate.is_some() || args.slow_call_nanos.is_some() {
+        return Ok(());
+    }
+    let mut errors = Errors::default();
+    for key in args
+        .keys
+        .iter()
+        .filter(|key| matches!(key.name, "window" | "window_calls" | "min_calls"))
+    {
+        errors.push(syn::Error::new(
+            key.span,
+            format!(
+                r#"`{}` only applies to `failure_rate` and `slow_call`, which judge a share of the calls in a window; add e.g. `failure_rate = 0.5`, or remove it"#,
+                key.name
+            ),
+        ));
+    }
+    errors.finish()
+}
+
+fn slow_call_and_slow_rate_go_together(args: &CircuitArgs) -> syn::Result<()> {
+    match (args.key("slow_call"), args.key("slow_rate")) {
+        (Some(slow_call), None) => Err(syn::Error::new(
+            slow_call.span,
+            "`slow_call` needs `slow_rate`: the share of slow calls that opens the breaker, e.g. `slow_rate = 0.8`",
+        )),
+        (None, Some(slow_rate)) => Err(syn::Error::new(
+            slow_rate.span,
+            r#"`slow_rate` needs `slow_call`: how long a call may take before it counts as slow, e.g. `slow_call = "2s"`"#,
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn record_if_or_record(args: &CircuitArgs) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for (first, later) in later_keys(args, &["record", "record_if"]) {
+        errors.push(syn::Error::new(
+            later.span,
+            format!(
+                "`{}` cannot be combined with `{}`: both say which errors count; choose one (a `record_if` function can test for the types itself)",
+                later.name, first.name
+            ),
+        ));
+    }
+    errors.finish()
+}
+
+/// The cooldown when `cooldown` is not given; the runtime's default.
+const DEFAULT_COOLDOWN_NANOS: u64 = 30_000_000_000;
+
+fn max_cooldown_is_at_least_the_cooldown(args: &CircuitArgs) -> syn::Result<()> {
+    let Some(max_cooldown) = args.max_cooldown_nanos else {
+        return Ok(());
+    };
+    let (cooldown, whose) = match args.cooldown_nanos {
+        Some(cooldown) => (cooldown.value, "the `cooldown`"),
+        None => (DEFAULT_COOLDOWN_NANOS, "the default cooldown"),
+    };
+    if max_cooldown.value >= cooldown {
+        return Ok(());
+    }
+    Err(syn::Error::new(
+        max_cooldown.span,
+        format!(
+            r#"`max_cooldown` ({}) is shorter than {whose} ({}); each re-open doubles the cooldown up to `max_cooldown`, so it must be at least `"{}"`"#,
+            duration::format_nanos(max_cooldown.value),
+            duration::format_nanos(cooldown),
+            duration::format_nanos(cooldown),
+        ),
+    ))
+}
+
+fn fallback_on_needs_a_fallback(args: &CircuitArgs) -> syn::Result<()> {
+    match (args.key("fallback_on"), &args.fallback) {
+        (Some(key), None) => Err(syn::Error::new(
+            key.span,
+            "`fallback_on` says when the fallback answers, but there is no `fallback`; add e.g. `fallback = cached_user`, or remove `fallback_on`",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Only breakers created per key are evicted; a function's own breaker is cached in its static.
+fn idle_ttl_needs_a_keyed_name(args: &CircuitArgs) -> syn::Result<()> {
+    match args.key("idle_ttl") {
+        Some(key) if !args.is_keyed() => Err(syn::Error::new(
+            key.span,
+            r#"`idle_ttl` evicts the breakers of a keyed name such as `name = "http:{host}"`; this function has one breaker, kept for as long as the program runs, so remove `idle_ttl`"#,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A sync call runs on the caller's thread to the end; nothing can stop it from outside.
+fn timeout_needs_async(args: &CircuitArgs, function: &Function) -> syn::Result<()> {
+    match args.key("timeout") {
+        Some(key) if function.sig.asyncness.is_none() => Err(syn::Error::new(
+            key.span,
+            "`timeout` needs an `async fn`: a sync call cannot be cut short once it runs (nothing can stop a thread from outside), so the breaker would only learn of it too late; make the function `async`, or bound the blocking operation itself (e.g. a socket read timeout)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Every `{param}` of a keyed name must name a parameter of the function.
+fn keyed_name_names_parameters(args: &CircuitArgs, function: &Function) -> syn::Result<()> {
+    let Some(name) = &args.name else {
+        return Ok(());
+    };
+    let named: Vec<String> = item::params(&function.sig)
+        .filter_map(|param| match param {
+            Param::Named { ident, .. } => Some(ident.unraw().to_string()),
+            Param::Receiver(_) | Param::Pattern(_) => None,
+        })
+        .collect();
+    let mut missing: Vec<&str> = Vec::new();
+    for key in name.template.keys() {
+        if !named.iter().any(|param| param == key) && !missing.contains(&key) {
+            missing.push(key);
+        }
+    }
+    let mut errors = Errors::default();
+    let fn_name = &function.sig.ident;
+    for key in missing {
+        let parameters = if named.is_empty() {
+            format!("`{fn_name}` has no named parameters to key the breaker by")
+        } else {
+            let list: Vec<String> = named.iter().map(|param| format!("`{param}`")).collect();
+            format!("the parameters of `{fn_name}` are {}", list.join(", "))
+        };
+        errors.push(syn::Error::new(
+            name.lit.span(),
+            format!("`{{{key}}}` in `name` names no parameter; {parameters}"),
+        ));
+    }
+    errors.finish()
+}
+
+/// The fallback gets this function's arguments: on a rejection the arguments themselves, and
+/// with `fallback_on = "any"` clones taken before the call, since the call consumes them.
+fn fallback_can_take_the_arguments(args: &CircuitArgs, function: &Function) -> syn::Result<()> {
+    if args.fallback.is_none() {
+        return Ok(());
+    }
+    let any = args.fallback_on() == FallbackOn::Any;
+    let mut errors = Errors::default();
+    for param in item::params(&function.sig) {
+        match param {
+            Param::Pattern(pattern) => errors.push(syn::Error::new_spanned(
+                &pattern.pat,
+                "the `fallback` is called with this function's arguments, so every parameter needs a plain name to pass on; name it (e.g. `pair: (u32, u32)`) and destructure it in the body",
+            )),
+            Param::Receiver(receiver) if any && receiver_is_mut_ref(&receiver.kind) => {
+                errors.push(syn::Error::new_spanned(
+                    receiver,
+                    r#"with `fallback_on = "any"` the arguments are cloned before the call, so the fallback can have them after a failure, and a `&mut self` cannot be cloned; use `fallback_on = "rejected"`, or take `&self`"#,
+                ));
+            }
+            Param::Named { ty, .. } if any && is_mut_ref(ty) => errors.push(syn::Error::new_spanned(
+                ty,
+                r#"with `fallback_on = "any"` the arguments are cloned before the call, so the fallback can have them after a failure, and a `&mut` reference cannot be cloned; use `fallback_on = "rejected"`, or take a shared reference or a value"#,
+            )),
+            Param::Receiver(_) | Param::Named { .. } => {}
+        }
+    }
+    errors.finish()
+}
+
+fn receiver_is_mut_ref(kind: &ReceiverKind) -> bool {
+    match kind {
+        ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
+        ReceiverKind::Typed(_, ty) => is_mut_ref(ty),
+        _ => false,
+    }
+}
+
+fn is_mut_ref(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(reference) => reference.mutability.is_some(),
+        Type::Paren(inner) => is_mut_ref(&inner.elem),
+        Type::Group(inner) => is_mut_ref(&inner.elem),
+        _ => false,
+    }
 }
 
 /// Checks on the function the attribute is applied to.

@@ -35,38 +35,20 @@ impl SiteSettings {
         Self::new(Name::from(name), file, line)
     }
 
-    /// The default name of a free function: `{module_path}::{fn_name}`.
-    pub fn function(
-        module_path: &'static str,
-        fn_name: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
-        Self::new(Name::from(format!("{module_path}::{fn_name}")), file, line)
-    }
-
-    /// The default name of a method: `{type path without generics}::{fn_name}`, so that methods
-    /// of the same name on different types get different breakers.
-    pub fn method(
-        self_type: &'static str,
-        fn_name: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
-        Self::new(
-            Name::from(format!("{}::{fn_name}", strip_generics(self_type))),
-            file,
-            line,
-        )
-    }
-
     /// The default name: the path of the annotated function, taken from the type name of a fn
     /// item declared inside it (`app::Shard<app::Left>::ping::__breaker_site`), so methods of
     /// different impls, trait impls and associated functions each get their own breaker.
+    ///
+    /// In an `async fn` the item sits inside the body's coroutine, which `type_name` spells
+    /// `app::fetch::{{closure}}::__breaker_site`; that segment is dropped too.
     pub fn nested(site_path: &'static str, file: &'static str, line: u32) -> Self {
         let path = site_path
             .strip_suffix("::__breaker_site")
             .unwrap_or(site_path);
+        let path = match path.rsplit_once("::") {
+            Some((fn_path, body)) if body.starts_with("{{") && body.ends_with("}}") => fn_path,
+            _ => path,
+        };
         Self::new(Name::from(path), file, line)
     }
 
@@ -196,12 +178,6 @@ impl SiteSettings {
     }
 }
 
-/// `my_crate::Client<T>` names the same breaker for every `T`: the static that caches it is
-/// shared by all instantiations of the function.
-fn strip_generics(type_name: &str) -> &str {
-    type_name.split('<').next().unwrap_or(type_name)
-}
-
 /// The breaker of one annotated function, looked up in the global registry on the first call
 /// only.
 pub fn breaker(
@@ -227,62 +203,35 @@ pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSetting
     })
 }
 
+// A guarded call, as generated code spells it:
+//
+//     match acquire(breaker) {
+//         Ok(permit) => run(permit, judge(breaker, failure_if, on_error), move || -> Ret { body }),
+//         Err(rejection) => Err(into_error(rejection)),   // or: the fallback's answer
+//     }
+//
+// Acquiring first keeps the arguments untouched until the call is admitted, so a fallback can
+// have them when it is not.
+
 /// Asks `breaker` for a permit; generated code handles the rejection (fallback or error).
 #[inline]
 pub fn acquire(breaker: &Breaker) -> Result<Permit<'_>, Error> {
     breaker.acquire()
 }
 
-/// Converts a rejection into the function's error type, with a helpful diagnostic when the type
-/// cannot hold it.
+/// Converts a rejection or a timeout into the function's error type. The only place generated
+/// code needs `E: From<breaker::Error>`, so the diagnostic for a type without it names this.
 #[inline]
 pub fn into_error<E: CircuitError>(error: Error) -> E {
     E::from(error)
 }
 
-/// Runs a sync body under an acquired permit and records the verdict.
-#[inline]
-pub fn run<T, E, F, J>(permit: Permit<'_>, judge: J, f: F) -> Result<T, E>
-where
-    F: FnOnce() -> Result<T, E>,
-    J: FnOnce(&Result<T, E>) -> Outcome,
-{
-    let result = f();
-    permit.outcome(judge(&result));
-    result
-}
+// How a finished call counts. Generated code calls these from closures it writes itself
+// (`|result| judge(breaker, result, failure_if, |b, e| listed_errors(b, e))`), never passing
+// a bounded function by name or returning an opaque closure from one: either would check the
+// function's bounds a second time, at a span with no better place than the whole attribute.
 
-/// Runs an async body under an acquired permit, enforcing the breaker's timeout, and records
-/// the verdict.
-pub async fn run_async<T, E, Fut, J>(
-    breaker: &Breaker,
-    permit: Permit<'_>,
-    judge: J,
-    future: Fut,
-) -> Result<T, E>
-where
-    E: CircuitError,
-    Fut: Future<Output = Result<T, E>>,
-    J: FnOnce(&Result<T, E>) -> Outcome,
-{
-    let result = match breaker.settings().get_timeout() {
-        None => future.await,
-        Some(limit) => match crate::timeout::within(limit, future).await {
-            Some(result) => result,
-            None => {
-                permit.failure();
-                return Err(E::from(Error::Timeout {
-                    name: breaker.shared_name().clone(),
-                    limit,
-                }));
-            }
-        },
-    };
-    permit.outcome(judge(&result));
-    result
-}
-
-/// The verdict on a result: `failure_if` on `Ok` values, `on_error` on errors.
+/// The verdict on a finished call: `failure_if` on an `Ok` value, `on_error` on an error.
 #[inline]
 pub fn judge<T, E>(
     breaker: &Breaker,
@@ -315,97 +264,170 @@ pub fn listed_errors<E: AsError<Via>, Via>(breaker: &Breaker, error: &E) -> Outc
     breaker.classify_error(error)
 }
 
-/// Errors count when `record_if` says so.
-pub fn record_if<E>(predicate: impl FnOnce(&E) -> bool) -> impl FnOnce(&Breaker, &E) -> Outcome {
-    move |_, error| {
-        if predicate(error) {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        }
+/// Errors count when `record_if` says so; the others are answers from a healthy dependency.
+#[inline]
+pub fn record_if<E>(_: &Breaker, error: &E, predicate: impl FnOnce(&E) -> bool) -> Outcome {
+    if predicate(error) {
+        Outcome::Failure
+    } else {
+        Outcome::Success
     }
 }
 
 /// Errors count when `record_if` says so, unless the `ignore` list makes them neutral.
+#[inline]
 pub fn record_if_unless_ignored<E: AsError<Via>, Via>(
+    breaker: &Breaker,
+    error: &E,
     predicate: impl FnOnce(&E) -> bool,
-) -> impl FnOnce(&Breaker, &E) -> Outcome {
-    move |breaker, error| {
-        if breaker.classify_error(error) == Outcome::Neutral {
-            Outcome::Neutral
-        } else if predicate(error) {
-            Outcome::Failure
-        } else {
-            Outcome::Success
+) -> Outcome {
+    if breaker.classify_error(error) == Outcome::Neutral {
+        Outcome::Neutral
+    } else {
+        record_if(breaker, error, predicate)
+    }
+}
+
+/// Runs a sync body under an admitted permit and records the verdict. A panic in the body is
+/// recorded as a failure by the permit and keeps unwinding.
+#[inline]
+pub fn run<T, E>(
+    permit: Permit<'_>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let result = body();
+    permit.outcome(judge(&result));
+    result
+}
+
+/// [`run`] for `fallback_on = "any"`: when the call counts as a failure, the failure is recorded
+/// and the fallback answers instead. Its answer is not recorded.
+#[inline]
+pub fn run_or_fallback<T, E>(
+    permit: Permit<'_>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
+    body: impl FnOnce() -> Result<T, E>,
+    fallback: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let result = body();
+    let outcome = judge(&result);
+    permit.outcome(outcome);
+    if outcome == Outcome::Failure {
+        drop(result);
+        fallback()
+    } else {
+        result
+    }
+}
+
+/// Runs an async body under an admitted permit, enforcing the breaker's timeout, and records
+/// the verdict. A call cut short is a failure and returns `timed_out(Error::Timeout)`.
+pub async fn run_async<T, E>(
+    breaker: &Breaker,
+    permit: Permit<'_>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
+    timed_out: impl FnOnce(Error) -> E,
+    body: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    match within_timeout(breaker, body).await {
+        Ok(result) => {
+            permit.outcome(judge(&result));
+            result
+        }
+        Err(timeout) => {
+            permit.failure();
+            Err(timed_out(timeout))
         }
     }
 }
 
-/// A sync call where every `Err` counts.
-#[inline]
-pub fn call<T, E, F>(breaker: &Breaker, f: F) -> Result<T, E>
+/// [`run_async`] for `fallback_on = "any"`: a call that counts as a failure, or is cut short by
+/// the timeout, is recorded as a failure and the fallback answers instead.
+pub async fn run_async_or_fallback<T, E, Fallback>(
+    breaker: &Breaker,
+    permit: Permit<'_>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
+    body: impl Future<Output = Result<T, E>>,
+    fallback: impl FnOnce() -> Fallback,
+) -> Result<T, E>
 where
-    E: CircuitError,
-    F: FnOnce() -> Result<T, E>,
+    Fallback: Future<Output = Result<T, E>>,
 {
-    let permit = breaker.acquire()?;
-    let result = f();
-    permit.outcome(if result.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    });
-    result
+    let outcome = match within_timeout(breaker, body).await {
+        Ok(result) => {
+            let outcome = judge(&result);
+            if outcome != Outcome::Failure {
+                permit.outcome(outcome);
+                return result;
+            }
+            outcome
+        }
+        Err(_) => Outcome::Failure,
+    };
+    permit.outcome(outcome);
+    fallback().await
 }
 
-/// A sync call classified by `record` and `ignore`.
-#[inline]
-pub fn call_classified<T, E, Via, F>(breaker: &Breaker, f: F) -> Result<T, E>
-where
-    E: CircuitError + AsError<Via>,
-    F: FnOnce() -> Result<T, E>,
-{
-    breaker.call(f)
-}
-
-/// An async call where every `Err` counts.
-pub async fn call_async<T, E, Fut>(breaker: &Breaker, future: Fut) -> Result<T, E>
-where
-    E: CircuitError,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let permit = breaker.acquire()?;
-    let result = future.await;
-    permit.outcome(if result.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    });
-    result
-}
-
-/// An async call classified by `record` and `ignore`.
-pub async fn call_async_classified<T, E, Via, Fut>(breaker: &Breaker, future: Fut) -> Result<T, E>
-where
-    E: CircuitError + AsError<Via>,
-    Fut: Future<Output = Result<T, E>>,
-{
-    breaker.call_async(future).await
+/// The body's result, or the timeout error if the breaker has a timeout and the body ran
+/// longer (it is dropped).
+async fn within_timeout<F: Future>(breaker: &Breaker, body: F) -> Result<F::Output, Error> {
+    match breaker.settings().get_timeout() {
+        None => Ok(body.await),
+        Some(limit) => crate::timeout::within(limit, body)
+            .await
+            .ok_or_else(|| Error::Timeout {
+                name: breaker.shared_name().clone(),
+                limit,
+            }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn method_names_drop_generic_arguments() {
-        let site = SiteSettings::method("app::Client<u8>", "get", "src/lib.rs", 3);
-        assert_eq!(&*site.name, "app::Client::get");
+    fn name(site_path: &'static str) -> String {
+        SiteSettings::nested(site_path, "a.rs", 1).name.to_string()
     }
 
     #[test]
     fn nested_names_drop_the_marker_item() {
-        let site = SiteSettings::nested("app::Shard<app::Left>::ping::__breaker_site", "a.rs", 1);
-        assert_eq!(&*site.name, "app::Shard<app::Left>::ping");
+        assert_eq!(
+            name("app::Shard<app::Left>::ping::__breaker_site"),
+            "app::Shard<app::Left>::ping"
+        );
+        assert_eq!(
+            name("<app::Left as app::Store>::load::__breaker_site"),
+            "<app::Left as app::Store>::load"
+        );
+        assert_eq!(name("app::free::__breaker_site"), "app::free");
+    }
+
+    #[test]
+    fn nested_names_of_async_fns_drop_the_body_segment() {
+        assert_eq!(
+            name("app::fetch::{{closure}}::__breaker_site"),
+            "app::fetch"
+        );
+        assert_eq!(
+            name("<app::Left as app::Store>::load::{{closure}}::__breaker_site"),
+            "<app::Left as app::Store>::load"
+        );
+    }
+
+    #[test]
+    fn a_fallback_answers_a_failure_without_being_recorded() {
+        let breaker = Breaker::builder("private-fallback").build().unwrap();
+        let permit = acquire(&breaker).unwrap();
+        let answer = run_or_fallback(
+            permit,
+            |result| judge(&breaker, result, never, every_error),
+            || Err::<u32, Error>(Error::ForcedOpen { name: "x".into() }),
+            || Ok(7),
+        );
+        assert_eq!(answer, Ok(7));
+        let report = breaker.report();
+        assert_eq!((report.failures(), report.successes()), (1, 0));
     }
 }

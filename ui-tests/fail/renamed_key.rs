@@ -1,7 +1,7 @@
 use breaker::circuit;
 
-// `timeout` is what other libraries call the cooldown; edit distance alone would not find it.
-#[circuit(timeout = "30s")]
+// `reset_timeout` is what other libraries call the cooldown; edit distance alone would not find it.
+#[circuit(reset_timeout = "30s")]
 fn fetch() -> Result<(), std::io::Error> {
     Ok(())
 }
