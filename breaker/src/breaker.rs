@@ -599,8 +599,7 @@ impl Breaker {
     /// Bytes this breaker holds on the heap, not counting its name: the published settings and
     /// the per-thread counter cells of `threads` threads.
     pub fn heap_bytes(&self, threads: usize) -> usize {
-        std::mem::size_of::<Settings>()
-            + std::mem::size_of::<crate::policy::Rules>()
+        std::mem::size_of::<Active>()
             + self.active().rules.window_heap_bytes()
             + (self.settings().classifier.record.capacity()
                 + self.settings().classifier.ignore.capacity())

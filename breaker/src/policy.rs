@@ -74,7 +74,8 @@ pub(crate) struct Rules {
     pub(crate) policy: Policy,
     pub(crate) min_calls: u32,
     pub(crate) slow: Option<SlowCalls>,
-    pub(crate) window: Option<Window>,
+    /// Boxed: most breakers have none, and the rules are part of every breaker's footprint.
+    pub(crate) window: Option<Box<Window>>,
 }
 
 impl Rules {
@@ -85,9 +86,11 @@ impl Rules {
         slow: Option<SlowCalls>,
     ) -> Rules {
         let needs_window = matches!(policy, Policy::FailureRate { .. }) || slow.is_some();
-        let window = needs_window.then(|| match window {
-            WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow.is_some())),
-            WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow.is_some())),
+        let window = needs_window.then(|| {
+            Box::new(match window {
+                WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow.is_some())),
+                WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow.is_some())),
+            })
         });
         Rules {
             policy,
@@ -106,7 +109,7 @@ impl Rules {
     /// Whether outcomes need the time (a time window).
     #[inline]
     pub(crate) fn needs_clock(&self) -> bool {
-        matches!(self.window, Some(Window::Time(_)))
+        matches!(self.window.as_deref(), Some(Window::Time(_)))
     }
 
     /// Adds an outcome to the window, if there is one; returns whether the call was slow.
@@ -176,7 +179,9 @@ impl Rules {
 
     /// Heap bytes the window holds.
     pub(crate) fn window_heap_bytes(&self) -> usize {
-        self.window.as_ref().map_or(0, Window::heap_bytes)
+        self.window
+            .as_deref()
+            .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
     /// The window's view at `now`, for reports.

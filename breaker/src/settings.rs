@@ -3,7 +3,6 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::classify::{Classifier, ErrorKind};
@@ -51,24 +50,47 @@ pub struct Settings {
     keys: KeysUsed,
 }
 
-/// Which mutually exclusive keys were set, so that validation can name the one that clashes.
+/// A key that excludes others, recorded so that validation can name the one that clashes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Key {
+    MaxFailures,
+    NetFailures,
+    FailureRate,
+    Window,
+    WindowCalls,
+}
+
+impl Key {
+    fn name(self) -> &'static str {
+        match self {
+            Key::MaxFailures => "max_failures",
+            Key::NetFailures => "net_failures",
+            Key::FailureRate => "failure_rate",
+            Key::Window => "window",
+            Key::WindowCalls => "window_calls",
+        }
+    }
+}
+
+/// Which mutually exclusive keys were set (a few bytes: settings are part of every breaker).
 #[derive(Clone, Copy, Default, Debug)]
 struct KeysUsed {
-    policy: Option<&'static str>,
-    clash: Option<(&'static str, &'static str)>,
-    window: Option<&'static str>,
+    policy: Option<Key>,
+    window: Option<Key>,
+    /// The later key, and the earlier one it clashes with.
+    clash: Option<(Key, Key)>,
     min_calls: bool,
 }
 
 impl KeysUsed {
-    fn policy(&mut self, key: &'static str) {
+    fn policy(&mut self, key: Key) {
         match self.policy {
             Some(first) if first != key => self.clash = self.clash.or(Some((key, first))),
             _ => self.policy = Some(key),
         }
     }
 
-    fn window(&mut self, key: &'static str) {
+    fn window(&mut self, key: Key) {
         match self.window {
             Some(first) if first != key => self.clash = self.clash.or(Some((key, first))),
             _ => self.window = Some(key),
@@ -122,7 +144,7 @@ impl Default for Settings {
 impl Settings {
     /// Open after this many consecutive recorded failures (default 5). A success resets the count.
     pub fn max_failures(mut self, n: u32) -> Self {
-        self.keys.policy("max_failures");
+        self.keys.policy(Key::MaxFailures);
         self.policy = Policy::Consecutive { max_failures: n };
         self
     }
@@ -130,7 +152,7 @@ impl Settings {
     /// Open when failures minus successes reach `n` (pycircuitbreaker's net errors): a success
     /// forgives one failure instead of all of them.
     pub fn net_failures(mut self, n: u32) -> Self {
-        self.keys.policy("net_failures");
+        self.keys.policy(Key::NetFailures);
         self.policy = Policy::NetFailures { max_failures: n };
         self
     }
@@ -138,21 +160,21 @@ impl Settings {
     /// Open when at least `rate` (in (0, 1]) of the outcomes in the [`window`](Settings::window)
     /// failed, once at least [`min_calls`](Settings::min_calls) were recorded there.
     pub fn failure_rate(mut self, rate: f64) -> Self {
-        self.keys.policy("failure_rate");
+        self.keys.policy(Key::FailureRate);
         self.policy = Policy::FailureRate { rate };
         self
     }
 
     /// Rate-based rules look at the outcomes of this last stretch of time (default 60 s).
     pub fn window(mut self, length: Duration) -> Self {
-        self.keys.window("window");
+        self.keys.window(Key::Window);
         self.window = WindowSpec::Time(length);
         self
     }
 
     /// Rate-based rules look at the outcomes of the last `n` calls instead of a time window.
     pub fn window_calls(mut self, n: u32) -> Self {
-        self.keys.window("window_calls");
+        self.keys.window(Key::WindowCalls);
         self.window = WindowSpec::Calls(n);
         self
     }
@@ -325,11 +347,14 @@ impl Settings {
         let fail = |field, reason: String| Err(ConfigError::new(&name, field, reason));
         if let Some((key, first)) = self.keys.clash {
             let reason = if self.keys.window == Some(first) {
-                format!("cannot be combined with `{first}`: choose a time window or a call window")
+                "choose a time window or a call window"
             } else {
-                format!("cannot be combined with `{first}`: choose one failure policy")
+                "choose one failure policy"
             };
-            return fail(key, reason);
+            return fail(
+                key.name(),
+                format!("cannot be combined with `{}`: {reason}", first.name()),
+            );
         }
         match self.policy {
             Policy::Consecutive { max_failures: n } | Policy::NetFailures { max_failures: n }
@@ -361,7 +386,7 @@ impl Settings {
         }
         if let Some(key) = self.keys.window.filter(|_| !rated) {
             return fail(
-                key,
+                key.name(),
                 "only applies with `failure_rate` or `slow_call`".into(),
             );
         }
@@ -556,6 +581,8 @@ fn short_type_name(full: &str) -> String {
 pub(crate) struct Active {
     pub(crate) settings: Settings,
     pub(crate) rules: Rules,
+    /// The settings this replaced, kept alive for calls that may still read them.
+    replaced: *mut Active,
 }
 
 impl Active {
@@ -563,54 +590,66 @@ impl Active {
         Active {
             rules: settings.rules(),
             settings,
+            replaced: std::ptr::null_mut(),
         }
     }
 }
 
 /// The settings a breaker runs with, published so the hot path reads them with one load and no
-/// lock. Replaced settings are kept until the breaker is dropped, because a call that started
-/// under them may still be reading them; reconfiguration is rare, so they are few.
+/// lock. Replaced settings stay reachable from their successor until the breaker is dropped,
+/// because a call that started under them may still be reading them; reconfiguration is rare,
+/// so they are few.
 pub(crate) struct SettingsCell {
     current: AtomicPtr<Active>,
-    all: Mutex<Vec<*mut Active>>,
 }
 
-// SAFETY: the raw pointers are owned boxes of `Active` (which is Send + Sync), shared only as
-// shared references and freed only in `Drop`.
+// SAFETY: the pointers are owned boxes of `Active`, whose fields are Send + Sync; they are only
+// shared as shared references and freed only in `Drop`.
 unsafe impl Send for SettingsCell {}
 // SAFETY: as above.
 unsafe impl Sync for SettingsCell {}
 
 impl SettingsCell {
     pub(crate) fn new(active: Active) -> Self {
-        let ptr = Box::into_raw(Box::new(active));
         SettingsCell {
-            current: AtomicPtr::new(ptr),
-            all: Mutex::new(vec![ptr]),
+            current: AtomicPtr::new(Box::into_raw(Box::new(active))),
         }
     }
 
     #[inline]
     pub(crate) fn get(&self) -> &Active {
-        // SAFETY: every pointer ever stored in `current` is also in `all`, which frees nothing
-        // before `self` is dropped, and the boxes are never written after being published.
+        // SAFETY: `current` always points to a live box: boxes are freed only in `Drop`, and
+        // are never written after being published.
         unsafe { &*self.current.load(Ordering::Acquire) }
     }
 
     pub(crate) fn replace(&self, active: Active) {
-        let ptr = Box::into_raw(Box::new(active));
-        let mut all = self.all.lock().unwrap_or_else(PoisonError::into_inner);
-        all.push(ptr);
-        self.current.store(ptr, Ordering::Release);
+        let new = Box::into_raw(Box::new(active));
+        let mut current = self.current.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `new` is not published yet, so this is its only reference.
+            unsafe { (*new).replaced = current };
+            match self.current.compare_exchange_weak(
+                current,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
     }
 }
 
 impl Drop for SettingsCell {
     fn drop(&mut self) {
-        let all = self.all.get_mut().unwrap_or_else(PoisonError::into_inner);
-        for ptr in all.drain(..) {
-            // SAFETY: each pointer came from `Box::into_raw` and is freed exactly once, here.
-            drop(unsafe { Box::from_raw(ptr) });
+        let mut next = *self.current.get_mut();
+        while !next.is_null() {
+            // SAFETY: each box is reachable exactly once along the chain, and nothing else
+            // refers to it once the cell is dropped.
+            let active = unsafe { Box::from_raw(next) };
+            next = active.replaced;
         }
     }
 }

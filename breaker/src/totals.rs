@@ -188,14 +188,14 @@ thread_local! {
 pub(crate) enum Totals {
     Slot(usize),
     /// Used only when more than `MAX_SLOTS` breakers are alive at once.
-    Shared([AtomicU64; KINDS]),
+    Shared(Box<[AtomicU64; KINDS]>),
 }
 
 impl Totals {
     pub(crate) fn new() -> Totals {
         if cfg!(loom) {
             // Model tests run many "threads" on one OS thread; shared counters keep them exact.
-            return Totals::Shared([AtomicU64::new(0), AtomicU64::new(0)]);
+            return Totals::Shared(Box::new([AtomicU64::new(0), AtomicU64::new(0)]));
         }
         let mut global = lock();
         if let Some(slot) = global.free_slots.pop() {
@@ -205,7 +205,7 @@ impl Totals {
             global.next_slot += 1;
             return Totals::Slot(global.next_slot - 1);
         }
-        Totals::Shared([AtomicU64::new(0), AtomicU64::new(0)])
+        Totals::Shared(Box::new([AtomicU64::new(0), AtomicU64::new(0)]))
     }
 
     /// Adds one to `kind`. Lock-free and, once the thread has touched this breaker, allocation-free.
