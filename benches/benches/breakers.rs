@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::io;
 use std::pin::pin;
 use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
@@ -57,6 +58,17 @@ impl From<breaker::Error> for AppError {
 #[inline(never)]
 fn work(x: u64) -> Result<u64, AppError> {
     Ok(black_box(x))
+}
+
+/// `work` with the commonest error type.
+#[inline(never)]
+fn work_io(x: u64) -> io::Result<u64> {
+    Ok(black_box(x))
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.closed.io.macro")]
+fn macro_work_io(x: u64) -> io::Result<u64> {
+    work_io(x)
 }
 
 /// Fails every tenth call (`i % 10 == 0`).
@@ -222,6 +234,30 @@ fn closed(c: &mut Criterion) {
     let recloser = recloser();
     g.bench_function("peer_recloser", |b| {
         b.iter(|| black_box(recloser.call(|| work(black_box(1)))))
+    });
+    g.finish();
+}
+
+/// The same as `closed` with `io::Result<u64>`, the commonest error type: 16 bytes, returned in
+/// registers, where `Result<u64, AppError>` (48 bytes, since it holds a `breaker::Error`) is
+/// returned through memory and copied by every layer that wraps the call.
+fn closed_io(c: &mut Criterion) {
+    let mut g = c.benchmark_group("closed_io");
+    g.bench_function("baseline", |b| b.iter(|| black_box(work_io(black_box(1)))));
+    let ours = ours_consecutive("bench.closed.io");
+    g.bench_function("ours_builder", |b| {
+        b.iter(|| black_box(ours.call(|| work_io(black_box(1)))))
+    });
+    g.bench_function("ours_macro", |b| {
+        b.iter(|| black_box(macro_work_io(black_box(1))))
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter(|| black_box(FailsafeSync::call(&failsafe, || work_io(black_box(1)))))
+    });
+    let recloser = recloser();
+    g.bench_function("peer_recloser", |b| {
+        b.iter(|| black_box(recloser.call(|| work_io(black_box(1)))))
     });
     g.finish();
 }
@@ -408,7 +444,8 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
-/// Keyed breakers (`name = "http:{host}"`): looking up an existing key among 1 000.
+/// Keyed breakers (`name = "http:{host}"`): looking up existing keys among 1 000, a different key
+/// each call (the cost depends on the key: see BENCHMARKS.md).
 fn keyed(c: &mut Criterion) {
     let mut g = c.benchmark_group("keyed");
     baseline(&mut g);
@@ -420,13 +457,21 @@ fn keyed(c: &mut Criterion) {
         registry.get_or_create_with(name, per_host).unwrap();
     }
     let site = || breaker::__private::SiteSettings::keyed(file!(), line!()).max_failures(5);
-    let host = hosts[417].as_str();
-    let name = names[417].as_str();
+    // Visits every key in a scattered order.
+    let mut i = 0usize;
+    let mut next = move || {
+        i = (i + 617) % 1000;
+        i
+    };
     g.bench_function("ours_lookup_str", |b| {
-        b.iter(|| black_box(registry.get_or_create_with(black_box(name), per_host)))
+        b.iter(|| {
+            let name = names[next()].as_str();
+            black_box(registry.get_or_create_with(black_box(name), per_host))
+        })
     });
     g.bench_function("ours_lookup_format_args", |b| {
         b.iter(|| {
+            let host = hosts[next()].as_str();
             black_box(breaker::__private::keyed_breaker(
                 format_args!("http:{}", black_box(host)),
                 site,
@@ -435,6 +480,7 @@ fn keyed(c: &mut Criterion) {
     });
     g.bench_function("ours_lookup_and_call", |b| {
         b.iter(|| {
+            let host = hosts[next()].as_str();
             let breaker =
                 breaker::__private::keyed_breaker(format_args!("http:{}", black_box(host)), site);
             black_box(breaker.call(|| work(black_box(1))))
@@ -499,6 +545,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = closed, open, failing_10pct, async_closed, async_open, two_threads, keyed, policies
+    targets = closed, closed_io, open, failing_10pct, async_closed, async_open, two_threads, keyed, policies
 }
 criterion_main!(benches);

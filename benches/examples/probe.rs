@@ -93,6 +93,63 @@ fn loop_keyed_fmt(host: &str, n: u64) {
     }
 }
 
+#[inline(never)]
+fn loop_async(b: &Breaker, n: u64) {
+    for i in 0..n {
+        black_box(block_on(b.call_async(async move { work(black_box(i)) })).is_ok());
+    }
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "probe.macro.async")]
+async fn macro_work_async(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+#[inline(never)]
+fn loop_macro_async(n: u64) {
+    for i in 0..n {
+        black_box(block_on(macro_work_async(black_box(i))).is_ok());
+    }
+}
+
+#[inline(never)]
+fn loop_coarse_clock(n: u64) {
+    let mut ts = libc_timespec::default();
+    for _ in 0..n {
+        // SAFETY: `ts` is a valid timespec.
+        unsafe { clock_gettime(6, &mut ts) }; // CLOCK_MONOTONIC_COARSE
+        black_box(&ts);
+    }
+}
+
+#[inline(never)]
+fn loop_instant(n: u64) {
+    for _ in 0..n {
+        black_box(Instant::now());
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct libc_timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut libc_timespec) -> i32;
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let scenario = args.next().unwrap_or_else(|| "closed_builder".into());
@@ -133,6 +190,23 @@ fn main() {
                 loop_keyed_fmt("host-417", n)
             }
         }
+        "async_builder" => {
+            let b = ours(Settings::default());
+            println!(
+                "size_of_val(call_async future) = {} B",
+                std::mem::size_of_val(&b.call_async(async { work(1) }))
+            );
+            loop_async(&b, n)
+        }
+        "async_macro" => {
+            println!(
+                "size_of_val(macro async future) = {} B",
+                std::mem::size_of_val(&macro_work_async(1))
+            );
+            loop_macro_async(n)
+        }
+        "coarse_clock" => loop_coarse_clock(n),
+        "instant" => loop_instant(n),
         other => panic!("unknown scenario {other}"),
     }
     let elapsed = start.elapsed();
