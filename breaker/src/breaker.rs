@@ -13,7 +13,7 @@ use crate::clock::{Clock, ClockHandle};
 use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listeners};
 use crate::name::Name;
-use crate::policy::Step;
+use crate::policy::{Rules, Step};
 use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
@@ -451,7 +451,7 @@ impl Breaker {
             future: std::pin::pin!(future),
             permit: &mut permit,
         };
-        let result = match self.settings().timeout {
+        let result = match self.settings().get_timeout() {
             None => Some(future.await),
             Some(limit) => crate::timeout::within(limit, future).await,
         };
@@ -465,7 +465,7 @@ impl Breaker {
             }
             None => {
                 permit.failure();
-                let limit = self.settings().timeout.unwrap_or_default();
+                let limit = self.settings().get_timeout().unwrap_or_default();
                 Err(E::from(Error::Timeout {
                     name: self.name.clone(),
                     limit,
@@ -527,7 +527,8 @@ impl Breaker {
         let word = self.load();
         if word.mode().counts_outcomes() {
             let now = self.clock.coarse_nanos();
-            self.active().rules.current_failures(word, now)
+            let active = self.active();
+            active.rules.current_failures(&active.settings, word, now)
         } else {
             0
         }
@@ -601,9 +602,7 @@ impl Breaker {
     pub fn heap_bytes(&self, threads: usize) -> usize {
         std::mem::size_of::<Active>()
             + self.active().rules.window_heap_bytes()
-            + (self.settings().classifier.record.capacity()
-                + self.settings().classifier.ignore.capacity())
-                * std::mem::size_of::<crate::classify::ErrorKind>()
+            + self.settings().heap_bytes()
             + threads * Totals::CELL_BYTES
     }
 
@@ -628,7 +627,7 @@ impl Breaker {
     /// For a recovering `word`: the share of calls to admit now, or `None` once the ramp is over.
     fn admitted_share_in(&self, word: Word) -> Option<f64> {
         let (now, until) = self.deadline_of(word)?;
-        let ramp = crate::clock::duration_to_nanos(self.settings().ramp_up?);
+        let ramp = crate::clock::duration_to_nanos(self.settings().get_ramp_up()?);
         if now >= until {
             return None;
         }
@@ -677,7 +676,7 @@ impl Breaker {
     /// When slow calls are measured, the time the call starts; otherwise nothing is read.
     #[inline]
     fn start_time(&self) -> u64 {
-        if self.active().rules.times_calls() {
+        if Rules::times_calls(self.settings()) {
             self.clock.coarse_nanos()
         } else {
             0
@@ -769,7 +768,7 @@ impl Breaker {
     /// How an error counts under the `record` and `ignore` lists: a failure, a success (not
     /// recorded), or neutral (ignored).
     pub fn classify_error<E: AsError<Via>, Via>(&self, err: &E) -> Outcome {
-        let classifier = &self.active().settings.classifier;
+        let classifier = self.active().settings.classifier();
         if classifier.is_trivial() {
             Outcome::Failure
         } else {
@@ -817,15 +816,17 @@ impl Breaker {
         if !current(word) {
             return;
         }
-        let rules = &self.active().rules;
-        let now = if rules.needs_clock() || rules.times_calls() {
+        let Active {
+            settings, rules, ..
+        } = self.active();
+        let now = if rules.needs_clock() || Rules::times_calls(settings) {
             self.clock.coarse_nanos()
         } else {
             0
         };
-        let slow = rules.record(failure, now, now.saturating_sub(ticket.started));
+        let slow = rules.record(settings, failure, now, now.saturating_sub(ticket.started));
         while current(word) {
-            let result = match rules.step(word, failure, slow, now) {
+            let result = match rules.step(settings, word, failure, slow, now) {
                 Step::Stay => return,
                 Step::Write(next) => self.cas(word, next),
                 Step::Trip => self.trip(word, false),
@@ -901,7 +902,7 @@ impl Breaker {
     fn recover(&self, from: Word) -> Result<(), Word> {
         let active = self.active();
         active.rules.reset();
-        let to = match active.settings.ramp_up {
+        let to = match active.settings.get_ramp_up() {
             Some(ramp) => {
                 let recovering = from.next(Mode::Recovering);
                 self.publish_deadline(recovering.generation(), ramp);

@@ -130,13 +130,18 @@ impl fmt::Debug for ErrorKind {
 }
 
 /// The `record` and `ignore` lists of a breaker.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Classifier {
     pub(crate) record: Vec<ErrorKind>,
     pub(crate) ignore: Vec<ErrorKind>,
 }
 
 impl Classifier {
+    pub(crate) const EMPTY: Classifier = Classifier {
+        record: Vec::new(),
+        ignore: Vec::new(),
+    };
+
     pub(crate) fn is_trivial(&self) -> bool {
         self.record.is_empty() && self.ignore.is_empty()
     }

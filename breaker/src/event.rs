@@ -6,7 +6,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
 use crate::state::State;
@@ -73,8 +72,6 @@ struct Node {
 #[derive(Default)]
 pub(crate) struct Listeners {
     head: OnceLock<Box<Node>>,
-    /// Lets the hot path skip building events when nobody listens: one relaxed load.
-    any: AtomicBool,
 }
 
 impl Listeners {
@@ -94,12 +91,12 @@ impl Listeners {
                 },
             }
         }
-        self.any.store(true, Ordering::Release);
     }
 
+    /// Lets the hot path skip building events when nobody listens: one load.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        !self.any.load(Ordering::Relaxed)
+        self.head.get().is_none()
     }
 
     pub(crate) fn emit(&self, event: &Event<'_>) {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::Seconds;
+use crate::settings::Settings;
 use crate::state::Word;
 use crate::window::{CallWindow, Sample, TimeWindow, Window};
 
@@ -69,41 +70,30 @@ pub(crate) enum Step {
     Trip,
 }
 
-/// A policy with the window it needs, built fresh whenever settings are (re)applied.
+/// The window a breaker's settings need, built fresh whenever settings are (re)applied. The
+/// rules themselves are read from the [`Settings`] beside it.
 pub(crate) struct Rules {
-    pub(crate) policy: Policy,
-    pub(crate) min_calls: u32,
-    pub(crate) slow: Option<SlowCalls>,
     /// Boxed: most breakers have none, and the rules are part of every breaker's footprint.
     pub(crate) window: Option<Box<Window>>,
 }
 
 impl Rules {
-    pub(crate) fn new(
-        policy: Policy,
-        window: WindowSpec,
-        min_calls: u32,
-        slow: Option<SlowCalls>,
-    ) -> Rules {
-        let needs_window = matches!(policy, Policy::FailureRate { .. }) || slow.is_some();
+    pub(crate) fn new(settings: &Settings) -> Rules {
+        let slow = settings.get_slow_calls().is_some();
+        let needs_window = matches!(settings.policy, Policy::FailureRate { .. }) || slow;
         let window = needs_window.then(|| {
-            Box::new(match window {
-                WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow.is_some())),
-                WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow.is_some())),
+            Box::new(match settings.window {
+                WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow)),
+                WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow)),
             })
         });
-        Rules {
-            policy,
-            min_calls,
-            slow,
-            window,
-        }
+        Rules { window }
     }
 
     /// Whether calls must be timed (slow-call detection).
     #[inline]
-    pub(crate) fn times_calls(&self) -> bool {
-        self.slow.is_some()
+    pub(crate) fn times_calls(settings: &Settings) -> bool {
+        settings.get_slow_calls().is_some()
     }
 
     /// Whether outcomes need the time (a time window).
@@ -116,9 +106,15 @@ impl Rules {
     /// `now` is read only when [`needs_clock`](Rules::needs_clock), `elapsed` only when
     /// [`times_calls`](Rules::times_calls).
     #[inline]
-    pub(crate) fn record(&self, failure: bool, now: u64, elapsed: u64) -> bool {
-        let slow = self
-            .slow
+    pub(crate) fn record(
+        &self,
+        settings: &Settings,
+        failure: bool,
+        now: u64,
+        elapsed: u64,
+    ) -> bool {
+        let slow = settings
+            .get_slow_calls()
             .is_some_and(|s| u128::from(elapsed) > s.threshold.as_nanos());
         if let Some(window) = &self.window {
             window.record(now, failure, slow);
@@ -128,8 +124,15 @@ impl Rules {
 
     /// What a recorded outcome does to a closed breaker in `word`.
     #[inline]
-    pub(crate) fn step(&self, word: Word, failure: bool, slow: bool, now: u64) -> Step {
-        let counted = match self.policy {
+    pub(crate) fn step(
+        &self,
+        settings: &Settings,
+        word: Word,
+        failure: bool,
+        slow: bool,
+        now: u64,
+    ) -> Step {
+        let counted = match settings.policy {
             Policy::Consecutive { max_failures } => {
                 if failure {
                     if word.count() + 1 >= max_failures {
@@ -158,23 +161,28 @@ impl Rules {
         };
         if let Some(window) = &self.window {
             // A success can only trip while failures or slow calls are in the window.
-            if (failure || slow || window.may_hold_hits(now)) && self.trips(window.sample(now)) {
+            if (failure || slow || window.may_hold_hits(now))
+                && Self::trips(settings, window.sample(now))
+            {
                 return Step::Trip;
             }
         }
         counted
     }
 
-    fn trips(&self, sample: Sample) -> bool {
-        if sample.calls == 0 || sample.calls < u64::from(self.min_calls) {
+    fn trips(settings: &Settings, sample: Sample) -> bool {
+        if sample.calls == 0 || sample.calls < u64::from(settings.min_calls) {
             return false;
         }
         let reaches = |hits: u64, rate: f64| hits as f64 >= rate * sample.calls as f64;
-        let failing = match self.policy {
+        let failing = match settings.policy {
             Policy::FailureRate { rate } => reaches(sample.failures, rate),
             _ => false,
         };
-        failing || self.slow.is_some_and(|s| reaches(sample.slow, s.rate))
+        failing
+            || settings
+                .get_slow_calls()
+                .is_some_and(|s| reaches(sample.slow, s.rate))
     }
 
     /// Heap bytes the window holds.
@@ -197,8 +205,8 @@ impl Rules {
     }
 
     /// The failure count shown in reports for a closed breaker in `word`.
-    pub(crate) fn current_failures(&self, word: Word, now: u64) -> u64 {
-        match self.policy {
+    pub(crate) fn current_failures(&self, settings: &Settings, word: Word, now: u64) -> u64 {
+        match settings.policy {
             Policy::Consecutive { .. } | Policy::NetFailures { .. } => u64::from(word.count()),
             Policy::FailureRate { .. } => self.sample(now).map_or(0, |s| s.failures),
         }

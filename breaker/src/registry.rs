@@ -258,7 +258,7 @@ impl Registry {
         site: Option<Site>,
         evictable: bool,
     ) -> Arc<Breaker> {
-        let idle_ttl = breaker.settings().idle_ttl;
+        let idle_ttl = breaker.settings().get_idle_ttl();
         breaker.attach_registry_listeners(Arc::clone(&self.listeners));
         let now = breaker.coarse_now();
         let fresh = Arc::new(breaker);
@@ -309,7 +309,7 @@ impl Registry {
         let idle: Vec<Name> = entries
             .iter()
             .filter(|(_, e)| {
-                let Some(ttl) = e.breaker.settings().idle_ttl.filter(|_| e.evictable) else {
+                let Some(ttl) = e.breaker.settings().get_idle_ttl().filter(|_| e.evictable) else {
                     return false;
                 };
                 let idle_for = e

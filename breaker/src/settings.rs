@@ -35,20 +35,37 @@ use crate::state::{MAX_COUNT, MAX_IN_FLIGHT};
 pub struct Settings {
     pub(crate) policy: Policy,
     pub(crate) window: WindowSpec,
-    pub(crate) min_calls: u32,
-    pub(crate) slow_call: Option<Duration>,
-    pub(crate) slow_rate: Option<f64>,
     pub(crate) cooldown: Duration,
-    pub(crate) max_cooldown: Option<Duration>,
-    pub(crate) jitter: f64,
+    pub(crate) min_calls: u32,
     pub(crate) half_open_calls: u32,
     pub(crate) success_threshold: u32,
-    pub(crate) ramp_up: Option<Duration>,
-    pub(crate) idle_ttl: Option<Duration>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) classifier: Classifier,
     keys: KeysUsed,
+    /// Settings most breakers leave at their defaults, boxed so those breakers stay small.
+    extras: Option<Box<Extras>>,
 }
+
+#[derive(Clone, PartialEq)]
+struct Extras {
+    slow_call: Option<Duration>,
+    slow_rate: Option<f64>,
+    max_cooldown: Option<Duration>,
+    jitter: f64,
+    ramp_up: Option<Duration>,
+    idle_ttl: Option<Duration>,
+    timeout: Option<Duration>,
+    classifier: Classifier,
+}
+
+static NO_EXTRAS: Extras = Extras {
+    slow_call: None,
+    slow_rate: None,
+    max_cooldown: None,
+    jitter: 0.0,
+    ramp_up: None,
+    idle_ttl: None,
+    timeout: None,
+    classifier: Classifier::EMPTY,
+};
 
 /// A key that excludes others, recorded so that validation can name the one that clashes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,17 +121,10 @@ impl PartialEq for Settings {
         self.policy == other.policy
             && self.window == other.window
             && self.min_calls == other.min_calls
-            && self.slow_call == other.slow_call
-            && self.slow_rate == other.slow_rate
             && self.cooldown == other.cooldown
-            && self.max_cooldown == other.max_cooldown
-            && self.jitter == other.jitter
             && self.half_open_calls == other.half_open_calls
             && self.success_threshold == other.success_threshold
-            && self.ramp_up == other.ramp_up
-            && self.idle_ttl == other.idle_ttl
-            && self.timeout == other.timeout
-            && self.classifier == other.classifier
+            && self.extras() == other.extras()
     }
 }
 
@@ -124,19 +134,12 @@ impl Default for Settings {
         Settings {
             policy: Policy::Consecutive { max_failures: 5 },
             window: WindowSpec::Time(Duration::from_secs(60)),
-            min_calls: 20,
-            slow_call: None,
-            slow_rate: None,
             cooldown: Duration::from_secs(30),
-            max_cooldown: None,
-            jitter: 0.0,
+            min_calls: 20,
             half_open_calls: 1,
             success_threshold: 1,
-            ramp_up: None,
-            idle_ttl: None,
-            timeout: None,
-            classifier: Classifier::default(),
             keys: KeysUsed::default(),
+            extras: None,
         }
     }
 }
@@ -188,14 +191,14 @@ impl Settings {
 
     /// Calls that take longer than this are slow; see [`slow_rate`](Settings::slow_rate).
     pub fn slow_call(mut self, threshold: Duration) -> Self {
-        self.slow_call = Some(threshold);
+        self.extras_mut().slow_call = Some(threshold);
         self
     }
 
     /// Open when at least this share of the calls in the window were slow, even if they
     /// succeeded (resilience4j's slow-call rate). Works beside any failure policy.
     pub fn slow_rate(mut self, rate: f64) -> Self {
-        self.slow_rate = Some(rate);
+        self.extras_mut().slow_rate = Some(rate);
         self
     }
 
@@ -208,14 +211,14 @@ impl Settings {
     /// Doubles the cooldown on each re-open straight after a failed trial, up to this cap; a full
     /// close resets it. Without it the cooldown never grows.
     pub fn max_cooldown(mut self, cap: Duration) -> Self {
-        self.max_cooldown = Some(cap);
+        self.extras_mut().max_cooldown = Some(cap);
         self
     }
 
     /// Stretches every cooldown by a random fraction in `[0, jitter]`, drawn once when the breaker
     /// opens, so that many clients do not probe a recovering service at the same instant.
     pub fn jitter(mut self, jitter: f64) -> Self {
-        self.jitter = jitter;
+        self.extras_mut().jitter = jitter;
         self
     }
 
@@ -235,14 +238,14 @@ impl Settings {
     /// over this time, rejecting the rest, instead of closing at once. The failure policy still
     /// applies during the ramp and re-opens the breaker if it trips.
     pub fn ramp_up(mut self, ramp: Duration) -> Self {
-        self.ramp_up = Some(ramp);
+        self.extras_mut().ramp_up = Some(ramp);
         self
     }
 
     /// Lets the registry evict this breaker once it has not been used for this long and is not
     /// open, so that breakers keyed by an unbounded set of values do not grow memory for ever.
     pub fn idle_ttl(mut self, ttl: Duration) -> Self {
-        self.idle_ttl = Some(ttl);
+        self.extras_mut().idle_ttl = Some(ttl);
         self
     }
 
@@ -250,22 +253,50 @@ impl Settings {
     /// [`Error::Timeout`](crate::Error::Timeout). Needs the `tokio` feature; sync calls cannot be
     /// cut short and ignore it.
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Some(limit);
+        self.extras_mut().timeout = Some(limit);
         self
     }
 
     /// Count only errors of type `T` (or carrying one in their source chain) as failures; may be
     /// called for several types. Other errors then count as successes.
     pub fn record<T: StdError + 'static>(mut self) -> Self {
-        push_unique(&mut self.classifier.record, ErrorKind::of::<T>());
+        push_unique(
+            &mut self.extras_mut().classifier.record,
+            ErrorKind::of::<T>(),
+        );
         self
     }
 
     /// Never count errors of type `T` (or carrying one): they are neutral, as business errors
     /// such as "not found" should be. Wins over [`record`](Settings::record).
     pub fn ignore<T: StdError + 'static>(mut self) -> Self {
-        push_unique(&mut self.classifier.ignore, ErrorKind::of::<T>());
+        push_unique(
+            &mut self.extras_mut().classifier.ignore,
+            ErrorKind::of::<T>(),
+        );
         self
+    }
+
+    fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras
+            .get_or_insert_with(|| Box::new(NO_EXTRAS.clone()))
+    }
+
+    pub(crate) fn classifier(&self) -> &Classifier {
+        &self.extras().classifier
+    }
+
+    /// Heap bytes these settings hold beyond their own size.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.extras.as_deref().map_or(0, |x| {
+            std::mem::size_of::<Extras>()
+                + (x.classifier.record.capacity() + x.classifier.ignore.capacity())
+                    * std::mem::size_of::<ErrorKind>()
+        })
     }
 
     /// The failure policy.
@@ -286,8 +317,8 @@ impl Settings {
     /// The slow-call rule, if any.
     pub fn get_slow_calls(&self) -> Option<SlowCalls> {
         Some(SlowCalls {
-            threshold: self.slow_call?,
-            rate: self.slow_rate?,
+            threshold: self.extras().slow_call?,
+            rate: self.extras().slow_rate?,
         })
     }
 
@@ -298,12 +329,12 @@ impl Settings {
 
     /// The cap of the doubling cooldown, if it doubles.
     pub fn get_max_cooldown(&self) -> Option<Duration> {
-        self.max_cooldown
+        self.extras().max_cooldown
     }
 
     /// The jitter fraction.
     pub fn get_jitter(&self) -> f64 {
-        self.jitter
+        self.extras().jitter
     }
 
     /// The number of concurrent half-open trial calls.
@@ -318,27 +349,27 @@ impl Settings {
 
     /// The gradual recovery time, if any.
     pub fn get_ramp_up(&self) -> Option<Duration> {
-        self.ramp_up
+        self.extras().ramp_up
     }
 
     /// The idle time after which a registry may evict the breaker.
     pub fn get_idle_ttl(&self) -> Option<Duration> {
-        self.idle_ttl
+        self.extras().idle_ttl
     }
 
     /// The time limit of async calls, if any.
     pub fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
+        self.extras().timeout
     }
 
     /// The recorded error types.
     pub fn get_record(&self) -> &[ErrorKind] {
-        &self.classifier.record
+        &self.extras().classifier.record
     }
 
     /// The ignored error types.
     pub fn get_ignore(&self) -> &[ErrorKind] {
-        &self.classifier.ignore
+        &self.extras().classifier.ignore
     }
 
     /// Checks every field, naming the first one that cannot work.
@@ -372,8 +403,9 @@ impl Settings {
             }
             _ => {}
         }
-        let rated = matches!(self.policy, Policy::FailureRate { .. }) || self.slow_call.is_some();
-        match (self.slow_call, self.slow_rate) {
+        let x = self.extras();
+        let rated = matches!(self.policy, Policy::FailureRate { .. }) || x.slow_call.is_some();
+        match (x.slow_call, x.slow_rate) {
             (Some(_), None) => return fail("slow_rate", "is required with `slow_call`".into()),
             (None, Some(_)) => return fail("slow_call", "is required with `slow_rate`".into()),
             (Some(threshold), _) if threshold.is_zero() => {
@@ -414,10 +446,10 @@ impl Settings {
         if self.cooldown.is_zero() {
             return fail("cooldown", "must be longer than zero".into());
         }
-        if self.max_cooldown.is_some_and(|cap| cap < self.cooldown) {
+        if x.max_cooldown.is_some_and(|cap| cap < self.cooldown) {
             return fail("max_cooldown", "must be at least the cooldown".into());
         }
-        if !(0.0..=1.0).contains(&self.jitter) {
+        if !(0.0..=1.0).contains(&x.jitter) {
             return fail("jitter", "must be between 0 and 1".into());
         }
         if self.half_open_calls == 0 || self.half_open_calls > MAX_IN_FLIGHT {
@@ -432,26 +464,26 @@ impl Settings {
                 format!("must be between 1 and {MAX_COUNT}"),
             );
         }
-        if self.ramp_up.is_some_and(|r| r.is_zero()) {
+        if x.ramp_up.is_some_and(|r| r.is_zero()) {
             return fail("ramp_up", "must be longer than zero".into());
         }
-        if self.idle_ttl.is_some_and(|t| t.is_zero()) {
+        if x.idle_ttl.is_some_and(|t| t.is_zero()) {
             return fail("idle_ttl", "must be longer than zero".into());
         }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
+        if x.timeout.is_some_and(|t| t.is_zero()) {
             return fail("timeout", "must be longer than zero".into());
         }
-        if self.timeout.is_some() && !cfg!(feature = "tokio") {
+        if x.timeout.is_some() && !cfg!(feature = "tokio") {
             return fail(
                 "timeout",
                 "needs the `tokio` feature of `breaker` to cancel calls".into(),
             );
         }
-        if let Some(both) = self
+        if let Some(both) = x
             .classifier
             .record
             .iter()
-            .find(|k| self.classifier.ignore.contains(k))
+            .find(|k| x.classifier.ignore.contains(k))
         {
             return fail(
                 "ignore",
@@ -464,20 +496,11 @@ impl Settings {
     /// The cooldown of an open period: doubled for each re-open in a row (up to the cap), then
     /// stretched by `unit * jitter`, where `unit` is a random draw in `[0, 1)`.
     pub(crate) fn cooldown_for(&self, reopens: u32, unit: f64) -> Duration {
-        let base = match self.max_cooldown {
+        let base = match self.extras().max_cooldown {
             Some(cap) => self.cooldown.saturating_mul(1 << reopens.min(31)).min(cap),
             None => self.cooldown,
         };
-        base.mul_f64(1.0 + self.jitter * unit)
-    }
-
-    pub(crate) fn rules(&self) -> Rules {
-        Rules::new(
-            self.policy,
-            self.window,
-            self.min_calls,
-            self.get_slow_calls(),
-        )
+        base.mul_f64(1.0 + self.extras().jitter * unit)
     }
 }
 
@@ -502,15 +525,15 @@ impl fmt::Debug for Settings {
             .field("min_calls", &self.min_calls)
             .field("slow_calls", &self.get_slow_calls())
             .field("cooldown", &self.cooldown)
-            .field("max_cooldown", &self.max_cooldown)
-            .field("jitter", &self.jitter)
+            .field("max_cooldown", &self.extras().max_cooldown)
+            .field("jitter", &self.extras().jitter)
             .field("half_open_calls", &self.half_open_calls)
             .field("success_threshold", &self.success_threshold)
-            .field("ramp_up", &self.ramp_up)
-            .field("idle_ttl", &self.idle_ttl)
-            .field("timeout", &self.timeout)
-            .field("record", &self.classifier.record)
-            .field("ignore", &self.classifier.ignore)
+            .field("ramp_up", &self.extras().ramp_up)
+            .field("idle_ttl", &self.extras().idle_ttl)
+            .field("timeout", &self.extras().timeout)
+            .field("record", &self.extras().classifier.record)
+            .field("ignore", &self.extras().classifier.ignore)
             .finish()
     }
 }
@@ -518,6 +541,7 @@ impl fmt::Debug for Settings {
 /// One line for reports, such as `rate(50%) in 1m00s min 20, cooldown 1.0s..2m00s`.
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.extras();
         write!(f, "{}", self.policy)?;
         if let Some(slow) = self.get_slow_calls() {
             write!(
@@ -527,15 +551,15 @@ impl fmt::Display for Settings {
                 slow.rate * 100.0
             )?;
         }
-        if matches!(self.policy, Policy::FailureRate { .. }) || self.slow_call.is_some() {
+        if matches!(self.policy, Policy::FailureRate { .. }) || x.slow_call.is_some() {
             write!(f, " {} min {}", self.window, self.min_calls)?;
         }
         write!(f, ", cooldown {}", Seconds(self.cooldown))?;
-        if let Some(cap) = self.max_cooldown {
+        if let Some(cap) = x.max_cooldown {
             write!(f, "..{}", Seconds(cap))?;
         }
-        if self.jitter > 0.0 {
-            write!(f, " +{}%", self.jitter * 100.0)?;
+        if x.jitter > 0.0 {
+            write!(f, " +{}%", x.jitter * 100.0)?;
         }
         if self.half_open_calls != 1 || self.success_threshold != 1 {
             write!(
@@ -544,16 +568,16 @@ impl fmt::Display for Settings {
                 self.half_open_calls, self.success_threshold
             )?;
         }
-        if let Some(ramp) = self.ramp_up {
+        if let Some(ramp) = x.ramp_up {
             write!(f, ", ramp {}", Seconds(ramp))?;
         }
-        if let Some(limit) = self.timeout {
+        if let Some(limit) = x.timeout {
             write!(f, ", timeout {}", Seconds(limit))?;
         }
-        for kind in &self.classifier.record {
+        for kind in &x.classifier.record {
             write!(f, ", record {}", short_type_name(kind.type_name()))?;
         }
-        for kind in &self.classifier.ignore {
+        for kind in &x.classifier.ignore {
             write!(f, ", ignore {}", short_type_name(kind.type_name()))?;
         }
         Ok(())
@@ -588,7 +612,7 @@ pub(crate) struct Active {
 impl Active {
     pub(crate) fn new(settings: Settings) -> Active {
         Active {
-            rules: settings.rules(),
+            rules: Rules::new(&settings),
             settings,
             replaced: std::ptr::null_mut(),
         }
