@@ -636,7 +636,8 @@ fn parse_fraction(input: ParseStream, key: Key) -> syn::Result<Spanned<f64>> {
         return Err(syn::Error::new(value_span(input), range));
     };
     if !(0.0..=1.0).contains(&value) {
-        let message = if value > 1.0 && value <= 100.0 {
+        let looks_like_percent = !text.contains(['.', 'e', 'E']) && value <= 100.0;
+        let message = if looks_like_percent {
             format!(
                 "`{key}` is a share, not a percentage: write `{key} = {}` for {text}%",
                 value / 100.0
@@ -838,7 +839,7 @@ fn take_value(input: ParseStream) -> TokenStream {
 
 #[cfg(test)]
 mod tests {
-    use super::{CircuitArgs, closest_key, edit_distance, renamed_key};
+    use super::{CircuitArgs, FallbackOn, closest_key, edit_distance, renamed_key};
     use quote::{ToTokens as _, quote};
 
     fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<CircuitArgs> {
@@ -993,6 +994,74 @@ mod tests {
     }
 
     #[test]
+    fn issue_3_keys() {
+        let args = parse(quote!(
+            failure_rate = 0.5,
+            window = "60s",
+            min_calls = 20,
+            slow_call = "2s",
+            slow_rate = 1,
+            max_cooldown = "2m",
+            jitter = 0,
+            ramp_up = "30s",
+            record_if = is_transient,
+            failure_if = Self::is_bad,
+            timeout = "250ms",
+            fallback = <Client as Cached>::get::<u8>,
+            fallback_on = "any",
+            idle_ttl = "10m",
+            name = "http:{host}",
+        ))
+        .expect("all keys parse");
+        assert_eq!(args.failure_rate.map(|s| s.value), Some(0.5));
+        assert_eq!(args.slow_rate.map(|s| s.value), Some(1.0));
+        assert_eq!(args.jitter.map(|s| s.value), Some(0.0));
+        assert_eq!(args.window_nanos.map(|s| s.value), Some(60_000_000_000));
+        assert_eq!(args.timeout_nanos.map(|s| s.value), Some(250_000_000));
+        assert_eq!(args.fallback_on(), FallbackOn::Any);
+        assert!(args.is_keyed());
+        assert_eq!(
+            args.fallback
+                .map(|p| p.to_token_stream().to_string())
+                .as_deref(),
+            Some("< Client as Cached > :: get :: < u8 >")
+        );
+        let keys: Vec<&str> = args.keys.iter().map(|key| key.name).collect();
+        assert_eq!(keys.first(), Some(&"failure_rate"));
+        assert_eq!(keys.last(), Some(&"name"));
+        assert_eq!(keys.len(), 15);
+    }
+
+    #[test]
+    fn bad_fractions() {
+        assert!(message(quote!(failure_rate = 0)).starts_with("`failure_rate` may not be 0"));
+        assert!(message(quote!(failure_rate = 0.0)).starts_with("`failure_rate` may not be 0"));
+        assert!(message(quote!(failure_rate = 1.01)).contains("1.01 is out of range"));
+        assert!(message(quote!(slow_rate = 80)).contains("write `slow_rate = 0.8` for 80%"));
+        assert!(message(quote!(jitter = -0.1)).contains("cannot be negative"));
+        assert!(message(quote!(jitter = "0.2")).contains("remove the quotes: `jitter = 0.2`"));
+        assert!(message(quote!(jitter = 0.2f32)).contains("without the `f32` suffix"));
+        assert!(message(quote!(failure_rate = half)).contains("a share between 0 and 1"));
+    }
+
+    #[test]
+    fn bad_function_paths() {
+        assert!(message(quote!(fallback = "cached")).contains("remove the quotes"));
+        assert!(message(quote!(fallback = |x| x)).contains("not a closure"));
+        assert!(message(quote!(failure_if = move || true)).contains("not a closure"));
+        assert!(message(quote!(record_if = is_transient())).contains("expects the path"));
+        assert!(message(quote!(fallback = 5)).contains("expects the path"));
+        assert!(message(quote!(fallback_on = any)).contains(r#"write `fallback_on = "any"`"#));
+        assert!(message(quote!(fallback_on = "always")).contains("unknown `fallback_on"));
+    }
+
+    #[test]
+    fn bad_keyed_names() {
+        assert!(message(quote!(name = "http:{}")).starts_with("invalid `name`: `{}`"));
+        assert!(message(quote!(name = "http:{host")).contains("unclosed `{`"));
+    }
+
+    #[test]
     fn edit_distances() {
         assert_eq!(edit_distance("cooldown", "cooldown"), 0);
         assert_eq!(edit_distance("coldown", "cooldown"), 1);
@@ -1001,5 +1070,9 @@ mod tests {
         assert_eq!(closest_key("sucess_threshold"), Some("success_threshold"));
         assert_eq!(closest_key("zzz"), None);
         assert_eq!(renamed_key("reset_timeout"), Some("cooldown"));
+        assert_eq!(renamed_key("failure_rate_threshold"), Some("failure_rate"));
+        // `timeout` is a key of its own now, not another name for the cooldown.
+        assert_eq!(renamed_key("timeout"), None);
+        assert_eq!(closest_key("fallbak"), Some("fallback"));
     }
 }

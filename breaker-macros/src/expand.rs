@@ -6,24 +6,26 @@
 //! ```text
 //! #[attrs] vis sig {
 //!     #![inner attrs]
-//!     fn __breaker_site() {}                  // without `name`: its type name is the default
+//!     fn __breaker_site() {}                   // without `name`: its type name is the default
 //!     const _: () = assert!(TIMEOUTS_ENABLED); // with `timeout`
 //!     static __BREAKER: OnceLock<Arc<Breaker>> = OnceLock::new();
 //!     let __breaker = breaker(&__BREAKER, || SiteSettings::...);
 //!     //  or, for `name = "http:{host}"`: &keyed_breaker(format_args!("http:{}", host), || ...)
-//!     match acquire(__breaker) {
-//!         // sync: the closure is annotated with the declared return type
-//!         Ok(permit) => run(permit, |r| judge(__breaker, r, failure_if, on_error), move || -> Ret { user block }),
-//!         // async: an untaken `return` of type `Ret` fixes the future's output type
-//!         Ok(permit) => run_async(__breaker, permit, judge, into_error,
-//!             async move { if let Some(r) = None::<Ret> { return r; } { user block } }).await,
-//!         Err(rejection) => Err(into_error(rejection)),   // or `fallback(args)`
-//!     }
+//!     let __breaker_permit = match acquire(__breaker) {
+//!         Ok(permit) => permit,
+//!         Err(rejection) => return Err(into_error(rejection)),   // or `fallback(args)`
+//!     };
+//!     // sync: the closure is annotated with the declared return type
+//!     run(__breaker_permit, move || -> Ret { user block }, |r| judge(__breaker, r, failure_if, on_error))
+//!     // async: an untaken `return` of type `Ret` fixes the future's output type
+//!     run_async(__breaker, __breaker_permit,
+//!         async move { if let Some(r) = None::<Ret> { return r; } { user block } },
+//!         judge, |e| into_error(e)).await
 //! }
 //! ```
 //!
-//! With `fallback_on = "any"`, clones of the arguments are taken before the `match` and moved
-//! into `let __breaker_fallback = move || fallback(clones)`, which answers rejections and
+//! With `fallback_on = "any"`, clones of the arguments are taken before the call and moved into
+//! `let __breaker_fallback = move || -> Ret { fallback(clones) }`, which answers rejections and
 //! failures alike (`run_or_fallback`).
 //!
 //! The user block appears exactly once, inside its own braces, so `return` and `?` stay
@@ -131,7 +133,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
 
     let judge = {
         let failure_if = match &args.failure_if {
-            Some(path) => quote!(#path),
+            Some(path) => predicate(path),
             None => quote!(::breaker::__private::never),
         };
         let on_error = on_error(args, at_error);
@@ -143,21 +145,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     let is_async = sig.asyncness.is_some();
     // The user block, exactly once.
     let guarded = if is_async {
-        // An async block cannot be annotated with its output type, so a `return` that is
-        // never taken fixes it before the user's block is checked (tracing's "fake return
-        // edge", PR #2270). Tracing diverges with `loop {}`, which needs an
-        // `allow(unreachable_code)` that a user's `forbid(unreachable_code)` rejects
-        // (E0453). A `None` that is never `Some` needs no allow at all.
-        let fake_return = &locals.fake_return;
-        quote! {
-            async move {
-                let #fake_return: ::core::option::Option<#output> = ::core::option::Option::None;
-                if let ::core::option::Option::Some(#fake_return) = #fake_return {
-                    return #fake_return;
-                }
-                #block
-            }
-        }
+        async_block_returning(&output, &block, &locals)
     } else {
         quote!(move || -> #output #block)
     };
@@ -171,19 +159,19 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     };
     let admitted = match (is_async, args.fallback_on()) {
         (false, FallbackOn::Rejected) => {
-            quote!(::breaker::__private::run(#permit, #judge, #guarded))
+            quote!(::breaker::__private::run(#permit, #guarded, #judge))
         }
         (true, FallbackOn::Rejected) => quote! {
-            ::breaker::__private::run_async(#breaker, #permit, #judge, #into_error, #guarded).await
+            ::breaker::__private::run_async(#breaker, #permit, #guarded, #judge, #into_error).await
         },
         (false, FallbackOn::Any) => {
             let fallback = &locals.fallback;
-            quote!(::breaker::__private::run_or_fallback(#permit, #judge, #guarded, #fallback))
+            quote!(::breaker::__private::run_or_fallback(#permit, #guarded, #judge, #fallback))
         }
         (true, FallbackOn::Any) => {
             let fallback = &locals.fallback;
             quote! {
-                ::breaker::__private::run_async_or_fallback(#breaker, #permit, #judge, #guarded, #fallback)
+                ::breaker::__private::run_async_or_fallback(#breaker, #permit, #guarded, #judge, #fallback)
                     .await
             }
         }
@@ -193,7 +181,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             ::core::result::Result::Err(::breaker::__private::into_error(#rejection))
         },
         Some(path) => {
-            let at_path = Span::call_site().located_at(path.span());
+            let at_path = at_end_of(path);
             let answer = match args.fallback_on() {
                 // Before the call nothing has consumed the arguments: they go to the fallback.
                 FallbackOn::Rejected => {
@@ -206,7 +194,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
                     quote_spanned!(at_path=> #path(#(#arguments),*))
                 }
                 FallbackOn::Any => {
-                    body.extend(fallback_closure(path, function, &locals));
+                    body.extend(fallback_closure(path, function, &output, &locals));
                     let fallback = &locals.fallback;
                     quote_spanned!(at_path=> #fallback())
                 }
@@ -218,11 +206,14 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             }
         }
     };
+    // A rejection returns early: an answer of the wrong type is then compared with the
+    // declared return type ("expected because of return type"), not with the other arm.
     body.extend(quote! {
-        match ::breaker::__private::acquire(#breaker) {
-            ::core::result::Result::Ok(#permit) => #admitted,
-            ::core::result::Result::Err(#rejection) => #rejected,
-        }
+        let #permit = match ::breaker::__private::acquire(#breaker) {
+            ::core::result::Result::Ok(#permit) => #permit,
+            ::core::result::Result::Err(#rejection) => return #rejected,
+        };
+        #admitted
     });
     // The new body goes in the user's own braces. With call-site braces the function's span
     // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
@@ -325,12 +316,16 @@ fn on_error(args: &CircuitArgs, at_error: Span) -> TokenStream {
     );
     let e = Ident::new("__breaker_error", Span::mixed_site().located_at(at_error));
     match (&args.record_if, args.ignore.is_some()) {
-        (Some(path), true) => quote_spanned! {at_error=>
-            |#b, #e| ::breaker::__private::record_if_unless_ignored(#b, #e, #path)
-        },
-        (Some(path), false) => quote! {
-            |#b, #e| ::breaker::__private::record_if(#b, #e, #path)
-        },
+        (Some(path), true) => {
+            let predicate = predicate(path);
+            quote_spanned! {at_error=>
+                |#b, #e| ::breaker::__private::record_if_unless_ignored(#b, #e, #predicate)
+            }
+        }
+        (Some(path), false) => {
+            let predicate = predicate(path);
+            quote!(|#b, #e| ::breaker::__private::record_if(#b, #e, #predicate))
+        }
         (None, _) if args.classifies() => quote_spanned! {at_error=>
             |#b, #e| ::breaker::__private::listed_errors(#b, #e)
         },
@@ -338,11 +333,48 @@ fn on_error(args: &CircuitArgs, at_error: Span) -> TokenStream {
     }
 }
 
+/// `|value| path(value)` for `failure_if` and `record_if`. Calling the function, rather than
+/// passing it by name, makes a wrong signature a plain argument mismatch at the path ("expected
+/// `u16`, found `&Response`"), not a closure-signature error whose help suggests writing a
+/// closure, which the key does not take.
+fn predicate(path: &ExprPath) -> TokenStream {
+    let at_path = at_end_of(path);
+    let value = Ident::new("__breaker_value", Span::mixed_site().located_at(at_path));
+    quote_spanned!(at_path=> |#value| #path(#value))
+}
+
+/// `async move { body }` whose output type is fixed to `output` before `body` is checked.
+///
+/// An async block cannot be annotated with its output type, so a `return` that is never taken
+/// fixes it (tracing's "fake return edge", PR #2270): a mismatch is then reported inside
+/// `body`, where the user's code is, instead of wherever the future is used. Tracing diverges
+/// with `loop {}`, which needs an `allow(unreachable_code)` that a user's
+/// `forbid(unreachable_code)` rejects (E0453). A `None` that is never `Some` needs no allow.
+fn async_block_returning(output: &Type, body: &TokenStream, locals: &Locals) -> TokenStream {
+    let fake_return = &locals.fake_return;
+    quote! {
+        async move {
+            let #fake_return: ::core::option::Option<#output> = ::core::option::Option::None;
+            if let ::core::option::Option::Some(#fake_return) = #fake_return {
+                return #fake_return;
+            }
+            #body
+        }
+    }
+}
+
 /// For `fallback_on = "any"`: clones of the arguments, taken before the call consumes them, and
-/// `let __breaker_fallback = move || fallback(clones...);`, the one place the fallback is
-/// called. Each clone is located at its parameter, so a type that is not `Clone` is
-/// underlined there.
-fn fallback_closure(path: &ExprPath, function: &Function, locals: &Locals) -> TokenStream {
+/// `let __breaker_fallback = move || -> Ret { fallback(clones...) };`, the one place the
+/// fallback is called (for an `async fn`, the closure returns a future of `Ret`). Its return
+/// type is the function's, so a fallback returning anything else is reported once, at its
+/// path. Each clone is located at its parameter, so a type that is not `Clone` is underlined
+/// there.
+fn fallback_closure(
+    path: &ExprPath,
+    function: &Function,
+    output: &Type,
+    locals: &Locals,
+) -> TokenStream {
     let mut statements = TokenStream::new();
     let mut clones = Vec::new();
     for (index, param) in item::params(&function.sig).enumerate() {
@@ -352,7 +384,12 @@ fn fallback_closure(path: &ExprPath, function: &Function, locals: &Locals) -> To
             // Rejected by `validate`.
             Param::Pattern(_) => continue,
         };
-        let clone = format_ident!("__breaker_argument_{index}", span = Span::mixed_site());
+        // Hygienic, but located at the parameter: a fallback taking other parameters has
+        // them underlined in the signature.
+        let clone = format_ident!(
+            "__breaker_argument_{index}",
+            span = Span::mixed_site().located_at(span)
+        );
         let at_param = Span::call_site().located_at(span);
         statements.extend(quote_spanned! {at_param=>
             let #clone = ::core::clone::Clone::clone(&#value);
@@ -360,11 +397,28 @@ fn fallback_closure(path: &ExprPath, function: &Function, locals: &Locals) -> To
         clones.push(clone);
     }
     let fallback = &locals.fallback;
-    let at_path = Span::call_site().located_at(path.span());
-    statements.extend(quote_spanned! {at_path=>
-        let #fallback = move || #path(#(#clones),*);
-    });
+    let at_path = at_end_of(path);
+    let call = quote_spanned!(at_path=> #path(#(#clones),*));
+    let closure = if function.sig.asyncness.is_some() {
+        let future = async_block_returning(output, &quote_spanned!(at_path=> #call.await), locals);
+        quote!(move || #future)
+    } else {
+        quote!(move || -> #output { #call })
+    };
+    statements.extend(quote!(let #fallback = #closure;));
     statements
+}
+
+/// A call-site span located at the last token of `path`. A call built with it spans from the
+/// path's first token to its own last one, so rustc underlines the whole path (`Self::stale`),
+/// not just its first segment.
+fn at_end_of(path: &ExprPath) -> Span {
+    let last = path
+        .path
+        .segments
+        .last()
+        .map_or_else(|| path.span(), |segment| segment.ident.span());
+    Span::call_site().located_at(last)
 }
 
 /// Where to point when the error type lacks what the runtime needs: the `E` of
@@ -546,13 +600,13 @@ mod tests {
         );
         assert!(
             out.contains(
-                ", :: breaker :: __private :: never , :: breaker :: __private :: every_error) , move || -> Result < u32 , Error > { Ok (id) })"
+                ":: breaker :: __private :: run (__breaker_permit , move || -> Result < u32 , Error > { Ok (id) } , | __breaker_result | :: breaker :: __private :: judge (__breaker , __breaker_result , :: breaker :: __private :: never , :: breaker :: __private :: every_error))"
             ),
             "{out}"
         );
         assert!(
             out.contains(
-                "Err (__breaker_rejection) => :: core :: result :: Result :: Err (:: breaker :: __private :: into_error (__breaker_rejection))"
+                "Err (__breaker_rejection) => return :: core :: result :: Result :: Err (:: breaker :: __private :: into_error (__breaker_rejection)) , } ;"
             ),
             "{out}"
         );
@@ -590,7 +644,13 @@ mod tests {
         // No lint attributes at all: a user's `forbid(...)` would reject any `allow` (E0453).
         assert!(!out.contains("allow"), "{out}");
         assert!(
-            out.contains("return __breaker_return ; } { Ok (1) } }) . await"),
+            out.contains("return __breaker_return ; } { Ok (1) } } , | __breaker_result |"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "| __breaker_rejection | :: breaker :: __private :: into_error (__breaker_rejection)) . await }"
+            ),
             "{out}"
         );
     }
@@ -657,7 +717,7 @@ mod tests {
         assert_parses(&out);
         assert!(
             out.contains(
-                "judge (__breaker , __breaker_result , Self :: is_bad , | __breaker_of_error , __breaker_error | :: breaker :: __private :: record_if (__breaker_of_error , __breaker_error , is_transient))"
+                "judge (__breaker , __breaker_result , | __breaker_value | Self :: is_bad (__breaker_value) , | __breaker_of_error , __breaker_error | :: breaker :: __private :: record_if (__breaker_of_error , __breaker_error , | __breaker_value | is_transient (__breaker_value)))"
             ),
             "{out}"
         );
@@ -671,7 +731,7 @@ mod tests {
         );
         assert!(
             out.contains(
-                "record_if_unless_ignored (__breaker_of_error , __breaker_error , is_transient)"
+                "record_if_unless_ignored (__breaker_of_error , __breaker_error , | __breaker_value | is_transient (__breaker_value))"
             ),
             "{out}"
         );
@@ -721,7 +781,9 @@ mod tests {
         );
         assert_parses(&out);
         assert!(
-            out.contains("Err (__breaker_rejection) => Self :: cached (self , id) . await ,"),
+            out.contains(
+                "Err (__breaker_rejection) => return Self :: cached (self , id) . await ,"
+            ),
             "{out}"
         );
         // An async call can still time out, and that error needs converting.
@@ -741,7 +803,7 @@ mod tests {
         );
         assert!(!out.contains("into_error"), "{out}");
         assert!(
-            out.contains("Err (__breaker_rejection) => cached (id) ,"),
+            out.contains("Err (__breaker_rejection) => return cached (id) ,"),
             "{out}"
         );
     }
@@ -761,9 +823,9 @@ mod tests {
             "let __breaker_argument_0 = :: core :: clone :: Clone :: clone (& self) ;",
             "let __breaker_argument_1 = :: core :: clone :: Clone :: clone (& id) ;",
             "let __breaker_argument_2 = :: core :: clone :: Clone :: clone (& name) ;",
-            "let __breaker_fallback = move || cached (__breaker_argument_0 , __breaker_argument_1 , __breaker_argument_2) ;",
-            "run_or_fallback (__breaker_permit ,",
-            "Err (__breaker_rejection) => __breaker_fallback () ,",
+            "let __breaker_fallback = move || -> Result < u32 , E > { cached (__breaker_argument_0 , __breaker_argument_1 , __breaker_argument_2) } ;",
+            "run_or_fallback (__breaker_permit , move || -> Result < u32 , E > { Ok (id) } ,",
+            "Err (__breaker_rejection) => return __breaker_fallback () ,",
         ] {
             assert!(out.contains(part), "{part}: {out}");
         }

@@ -574,6 +574,149 @@ mod tests {
         assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
+    fn errors(args_tokens: TokenStream, function_tokens: TokenStream) -> Vec<String> {
+        validate(&args(args_tokens), &function(function_tokens))
+            .err()
+            .map(|error| error.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn one_failure_policy_reported_on_each_later_key() {
+        let errors = args_errors(quote!(
+            net_failures = 3,
+            max_failures = 5,
+            failure_rate = 0.5
+        ));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("`max_failures` cannot be combined with `net_failures`"));
+        assert!(errors[1].starts_with("`failure_rate` cannot be combined with `net_failures`"));
+    }
+
+    #[test]
+    fn windows() {
+        let errors = args_errors(quote!(window_calls = 10, failure_rate = 0.5, window = "1s"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("`window` cannot be combined with `window_calls`"));
+        let errors = args_errors(quote!(window = "1s", min_calls = 3));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.contains("only applies to `failure_rate` and `slow_call`"))
+        );
+        assert!(
+            args_errors(quote!(slow_call = "1s", slow_rate = 0.5, window_calls = 5)).is_empty()
+        );
+        assert!(
+            args_errors(quote!(net_failures = 3, slow_call = "1s", slow_rate = 0.5)).is_empty()
+        );
+    }
+
+    #[test]
+    fn slow_calls_need_both_keys() {
+        assert!(args_errors(quote!(slow_call = "1s"))[0].contains("needs `slow_rate`"));
+        assert!(args_errors(quote!(slow_rate = 0.5))[0].contains("needs `slow_call`"));
+    }
+
+    #[test]
+    fn record_if_excludes_record_but_not_ignore() {
+        let errors = args_errors(quote!(record_if = f, record = [A]));
+        assert!(errors[0].starts_with("`record` cannot be combined with `record_if`"));
+        assert!(args_errors(quote!(record_if = f, ignore = [A])).is_empty());
+    }
+
+    #[test]
+    fn max_cooldown_against_the_default_cooldown() {
+        let errors = args_errors(quote!(max_cooldown = "10s"));
+        assert!(
+            errors[0].contains("than the default cooldown (30s)"),
+            "{errors:?}"
+        );
+        assert!(args_errors(quote!(max_cooldown = "30s")).is_empty());
+        assert!(args_errors(quote!(cooldown = "1s", max_cooldown = "10s")).is_empty());
+    }
+
+    #[test]
+    fn keys_that_need_another() {
+        assert!(args_errors(quote!(fallback_on = "any"))[0].contains("there is no `fallback`"));
+        assert!(args_errors(quote!(idle_ttl = "1m"))[0].contains("keyed name"));
+        assert!(args_errors(quote!(name = "db", idle_ttl = "1m"))[0].contains("keyed name"));
+        assert!(args_errors(quote!(name = "db:{id}", idle_ttl = "1m")).is_empty());
+    }
+
+    #[test]
+    fn timeout_needs_an_async_fn() {
+        let sync = quote!(
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(errors(quote!(timeout = "1s"), sync)[0].contains("needs an `async fn`"));
+        let asynchronous = quote!(
+            async fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(errors(quote!(timeout = "1s"), asynchronous).is_empty());
+    }
+
+    #[test]
+    fn keyed_names_name_parameters() {
+        let item = quote!(
+            fn f(&self, host: &str, r#type: u8, (a, b): (u8, u8)) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(errors(quote!(name = "{host}/{type}/{host}"), item.clone()).is_empty());
+        let errors = errors(quote!(name = "{self}-{a}-{a}"), item);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors[0],
+            "`{self}` in `name` names no parameter; the parameters of `f` are `host`, `type`"
+        );
+        let none = quote!(
+            fn g() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(
+            super::validate(&args(quote!(name = "{x}")), &function(none))
+                .expect_err("no parameters")
+                .to_string()
+                .ends_with("`g` has no named parameters to key the breaker by")
+        );
+    }
+
+    #[test]
+    fn fallback_parameters() {
+        let item = quote!(
+            fn f(
+                &mut self,
+                (a, b): (u8, u8),
+                out: &mut Vec<u8>,
+                _: u8,
+                mut n: u8,
+            ) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        // On a rejection the arguments are passed as they are: only patterns are a problem.
+        let errors = errors(quote!(fallback = g), item.clone());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.contains("needs a plain name")));
+        // After a failure they are clones: `&mut` cannot be cloned either.
+        let errors = super::validate(
+            &args(quote!(fallback = g, fallback_on = "any")),
+            &function(item),
+        )
+        .expect_err("four problems");
+        let messages: Vec<String> = errors.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[0].contains("a `&mut self` cannot be cloned"));
+        assert!(messages[2].contains("a `&mut` reference cannot be cloned"));
+    }
+
     #[test]
     fn combines_args_and_function_errors() {
         let error = validate(

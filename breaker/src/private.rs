@@ -205,13 +205,15 @@ pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSetting
 
 // A guarded call, as generated code spells it:
 //
-//     match acquire(breaker) {
-//         Ok(permit) => run(permit, judge(breaker, failure_if, on_error), move || -> Ret { body }),
-//         Err(rejection) => Err(into_error(rejection)),   // or: the fallback's answer
-//     }
+//     let permit = match acquire(breaker) {
+//         Ok(permit) => permit,
+//         Err(rejection) => return Err(into_error(rejection)),   // or: the fallback's answer
+//     };
+//     run(permit, move || -> Ret { body }, |result| judge(breaker, result, failure_if, on_error))
 //
 // Acquiring first keeps the arguments untouched until the call is admitted, so a fallback can
-// have them when it is not.
+// have them when it is not. The body comes before the judge: rustc checks closure arguments in
+// order, so the body's declared type is known when the judge's predicates are checked.
 
 /// Asks `breaker` for a permit; generated code handles the rejection (fallback or error).
 #[inline]
@@ -293,8 +295,8 @@ pub fn record_if_unless_ignored<E: AsError<Via>, Via>(
 #[inline]
 pub fn run<T, E>(
     permit: Permit<'_>,
-    judge: impl FnOnce(&Result<T, E>) -> Outcome,
     body: impl FnOnce() -> Result<T, E>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
 ) -> Result<T, E> {
     let result = body();
     permit.outcome(judge(&result));
@@ -306,8 +308,8 @@ pub fn run<T, E>(
 #[inline]
 pub fn run_or_fallback<T, E>(
     permit: Permit<'_>,
-    judge: impl FnOnce(&Result<T, E>) -> Outcome,
     body: impl FnOnce() -> Result<T, E>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
     fallback: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
     let result = body();
@@ -326,9 +328,9 @@ pub fn run_or_fallback<T, E>(
 pub async fn run_async<T, E>(
     breaker: &Breaker,
     permit: Permit<'_>,
+    body: impl Future<Output = Result<T, E>>,
     judge: impl FnOnce(&Result<T, E>) -> Outcome,
     timed_out: impl FnOnce(Error) -> E,
-    body: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     match within_timeout(breaker, body).await {
         Ok(result) => {
@@ -347,8 +349,8 @@ pub async fn run_async<T, E>(
 pub async fn run_async_or_fallback<T, E, Fallback>(
     breaker: &Breaker,
     permit: Permit<'_>,
-    judge: impl FnOnce(&Result<T, E>) -> Outcome,
     body: impl Future<Output = Result<T, E>>,
+    judge: impl FnOnce(&Result<T, E>) -> Outcome,
     fallback: impl FnOnce() -> Fallback,
 ) -> Result<T, E>
 where
@@ -422,8 +424,8 @@ mod tests {
         let permit = acquire(&breaker).unwrap();
         let answer = run_or_fallback(
             permit,
-            |result| judge(&breaker, result, never, every_error),
             || Err::<u32, Error>(Error::ForcedOpen { name: "x".into() }),
+            |result| judge(&breaker, result, never, every_error),
             || Ok(7),
         );
         assert_eq!(answer, Ok(7));

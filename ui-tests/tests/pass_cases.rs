@@ -24,6 +24,7 @@ pass_cases! {
     async_trait_impl => "../pass/async_trait_impl.rs",
     attributes => "../pass/attributes.rs",
     borrowed_returns => "../pass/borrowed_returns.rs",
+    fallback => "../pass/fallback.rs",
     free_fn => "../pass/free_fn.rs",
     generics_where => "../pass/generics_where.rs",
     impl_trait => "../pass/impl_trait.rs",
