@@ -268,7 +268,8 @@ fn lookup(args: &CircuitArgs, function: &Function, locals: &Locals) -> TokenStre
         statements.extend(quote_spanned! {at_timeout=>
             const _: () = ::core::assert!(
                 ::breaker::__private::TIMEOUTS_ENABLED,
-                "`timeout` needs the `tokio` feature of `breaker` to cut calls short: `breaker = { version = \"...\", features = [\"tokio\"] }`",
+                // A format string: no braces.
+                "`timeout` needs the `tokio` feature of `breaker` to cut calls short: add `features = [\"tokio\"]` to the `breaker` dependency",
             );
         });
     }

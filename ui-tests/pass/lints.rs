@@ -25,9 +25,11 @@
 )]
 
 use core::error::Error;
+use core::fmt;
 use std::io;
 
 use tokio::runtime::Builder;
+use tokio::task::yield_now;
 
 use breaker::circuit;
 
@@ -56,6 +58,75 @@ impl Service {
     async fn value_async(&self) -> io::Result<u32> {
         Ok(self.value)
     }
+
+    /// A fallback after any failure: arguments cloned, fallback closure, judge with predicates.
+    #[circuit(
+        fallback = Self::cached,
+        fallback_on = "any",
+        failure_if = is_empty,
+        record_if = is_transient,
+        ignore = [fmt::Error]
+    )]
+    fn lookup(&self, key: String) -> io::Result<Vec<u8>> {
+        let mut bytes = key.into_bytes();
+        bytes.push(u8::try_from(self.value).map_err(io::Error::other)?);
+        Ok(bytes)
+    }
+
+    /// The fallback of `lookup`.
+    fn cached(&self, key: String) -> io::Result<Vec<u8>> {
+        let mut bytes = key.into_bytes();
+        bytes.truncate(usize::try_from(self.value).map_err(io::Error::other)?);
+        Ok(bytes)
+    }
+
+    /// A timeout, a fallback on rejection and a keyed name, on an `async fn`.
+    #[circuit(
+        name = "lints.shard:{shard}",
+        timeout = "1s",
+        idle_ttl = "10m",
+        fallback = Self::cached_async,
+        failure_rate = 0.5,
+        window_calls = 10,
+        min_calls = 5,
+        slow_call = "1s",
+        slow_rate = 0.8,
+        max_cooldown = "1m",
+        jitter = 0.1,
+        ramp_up = "10s"
+    )]
+    async fn shard(&self, shard: u8) -> io::Result<u32> {
+        Ok(self.value + u32::from(shard))
+    }
+
+    /// The fallback of `shard`.
+    async fn cached_async(&self, shard: u8) -> io::Result<u32> {
+        yield_now().await;
+        self.value
+            .checked_sub(u32::from(shard))
+            .ok_or_else(|| io::Error::other("underflow"))
+    }
+}
+
+/// `failure_if` of `lookup`: takes `&[u8]` for the `&Vec<u8>` it is given (deref coercion).
+const fn is_empty(value: &[u8]) -> bool {
+    value.is_empty()
+}
+
+/// `record_if` of `lookup`.
+fn is_transient(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::TimedOut
+}
+
+/// A net-failures policy and a fallback on rejection, on a free function.
+#[circuit(net_failures = 3, fallback = zero)]
+fn count(items: &[u8]) -> Result<usize, Box<dyn Error + Send + Sync>> {
+    Ok(items.len())
+}
+
+/// The fallback of `count`.
+fn zero(items: &[u8]) -> Result<usize, Box<dyn Error + Send + Sync>> {
+    items.len().checked_sub(1).ok_or_else(|| "no items".into())
 }
 
 /// A free function with `?`.
@@ -70,8 +141,14 @@ pub fn main() {
     let service = Service { value: 1 };
     assert_eq!(service.value().ok(), Some(1));
     assert_eq!(parse("2").ok(), Some(2));
-    let runtime = Builder::new_current_thread().build();
+    assert_eq!(
+        service.lookup("ab".to_owned()).ok(),
+        Some(vec![b'a', b'b', 1])
+    );
+    assert_eq!(count(&[1, 2]).ok(), Some(2));
+    let runtime = Builder::new_current_thread().enable_time().build();
     if let Ok(runtime) = runtime {
         assert_eq!(runtime.block_on(service.value_async()).ok(), Some(1));
+        assert_eq!(runtime.block_on(service.shard(2)).ok(), Some(3));
     }
 }
