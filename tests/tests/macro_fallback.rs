@@ -176,7 +176,7 @@ impl Catalog {
         name = "fallback-method",
         max_failures = 1,
         cooldown = "1h",
-        fallback = Self::from_cache,
+        fallback = Self::cached_price,
         fallback_on = "any"
     )]
     fn price(&self, item: &str) -> Result<u32, LoadError> {
@@ -187,7 +187,7 @@ impl Catalog {
         }
     }
 
-    fn from_cache(&self, item: &str) -> Result<u32, LoadError> {
+    fn cached_price(&self, item: &str) -> Result<u32, LoadError> {
         Ok(u32::try_from(self.prefix.len() + item.len()).unwrap_or(0) + 100)
     }
 
@@ -195,7 +195,7 @@ impl Catalog {
         name = "fallback-method-async",
         max_failures = 1,
         cooldown = "1h",
-        fallback = Self::from_cache_async
+        fallback = Self::cached_stock
     )]
     async fn stock(&mut self, item: String) -> io::Result<u32> {
         tokio::task::yield_now().await;
@@ -207,7 +207,7 @@ impl Catalog {
         }
     }
 
-    async fn from_cache_async(&mut self, item: String) -> io::Result<u32> {
+    async fn cached_stock(&mut self, item: String) -> io::Result<u32> {
         Ok(u32::try_from(self.prefix.len() + item.len()).unwrap_or(0))
     }
 }
