@@ -8,9 +8,11 @@
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | head -40
 //! ```
 //!
-//! `probe all 1000000` prints instructions per call of every scenario, measured by running the
-//! scenario twice (n and 2n calls) under callgrind is left to the caller; without valgrind it
-//! prints ns per call, for a quick look.
+//! Without valgrind it prints ns per call, for a quick look (`probe closed_builder 20000000`).
+//! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
+//! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_builder,
+//! async_macro, keyed_str, keyed_fmt, keyed_spread (lookup cost per key position), coarse_clock,
+//! instant, sizes.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -52,6 +54,25 @@ fn ours(settings: Settings) -> Breaker {
         .settings(settings)
         .build()
         .unwrap()
+}
+
+#[inline(never)]
+fn work_io(x: u64) -> std::io::Result<u64> {
+    Ok(black_box(x))
+}
+
+#[inline(never)]
+fn loop_baseline_io(n: u64) {
+    for i in 0..n {
+        black_box(work_io(black_box(i)).is_ok());
+    }
+}
+
+#[inline(never)]
+fn loop_breaker_io(b: &Breaker, n: u64) {
+    for i in 0..n {
+        black_box(b.call(|| work_io(black_box(i))).is_ok());
+    }
 }
 
 #[inline(never)]
@@ -205,6 +226,46 @@ fn main() {
             );
             loop_macro_async(n)
         }
+        "keyed_spread" => {
+            let r = breaker::Registry::new();
+            for i in 0..1000 {
+                r.get_or_create_with(&format!("http:host-{i}"), Settings::default)
+                    .unwrap();
+            }
+            let g = breaker::registry();
+            for i in 0..1000 {
+                g.get_or_create_with(&format!("http:host-{i}"), Settings::default)
+                    .unwrap();
+            }
+            for (label, reg) in [("own registry", &r), ("global registry", g)] {
+                for k in [0, 1, 417, 999] {
+                    let name = format!("http:host-{k}");
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        black_box(reg.get(black_box(&name)));
+                    }
+                    let get = t.elapsed().as_nanos() as f64 / n as f64;
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        let _ =
+                            black_box(reg.get_or_create_with(black_box(&name), Settings::default));
+                    }
+                    let goc = t.elapsed().as_nanos() as f64 / n as f64;
+                    println!(
+                        "{label} {name}: get {get:.1} ns, get_or_create_with {goc:.1} ns, len {}",
+                        reg.len()
+                    );
+                }
+            }
+        }
+        "baseline_io" => loop_baseline_io(n),
+        "closed_builder_io" => loop_breaker_io(&ours(Settings::default()), n),
+        "sizes" => println!(
+            "Error {} B, Result<u64, AppError> {} B, Name {} B",
+            std::mem::size_of::<breaker::Error>(),
+            std::mem::size_of::<Result<u64, AppError>>(),
+            std::mem::size_of::<breaker::Name>()
+        ),
         "coarse_clock" => loop_coarse_clock(n),
         "instant" => loop_instant(n),
         other => panic!("unknown scenario {other}"),
