@@ -135,7 +135,7 @@ fn loop_macro_async(n: u64) {
 
 #[inline(never)]
 fn loop_coarse_clock(n: u64) {
-    let mut ts = libc_timespec::default();
+    let mut ts = Timespec::default();
     for _ in 0..n {
         // SAFETY: `ts` is a valid timespec.
         unsafe { clock_gettime(6, &mut ts) }; // CLOCK_MONOTONIC_COARSE
@@ -152,13 +152,13 @@ fn loop_instant(n: u64) {
 
 #[repr(C)]
 #[derive(Default)]
-struct libc_timespec {
+struct Timespec {
     tv_sec: i64,
     tv_nsec: i64,
 }
 
 unsafe extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut libc_timespec) -> i32;
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
