@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::clock::{Clock, ClockHandle};
 use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listeners};
 use crate::name::Name;
-use crate::policy::{Rules, Step};
+use crate::policy::Step;
 use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
@@ -53,6 +53,9 @@ pub struct Breaker {
     neutral: AtomicU64,
     listeners: Listeners,
     registry_listeners: OnceLock<Arc<Listeners>>,
+    /// Whether any listener (the breaker's or its registry's) may want events; lets the hot
+    /// path skip them with one load.
+    observed: AtomicBool,
     /// Re-opens in a row straight after failed trials, for the cooldown backoff.
     reopen_streak: AtomicU32,
     /// State of a splitmix64 generator, for jitter and ramp-up admission.
@@ -167,6 +170,7 @@ impl Builder {
             neutral: AtomicU64::new(0),
             listeners: Listeners::default(),
             registry_listeners: OnceLock::new(),
+            observed: AtomicBool::new(false),
             reopen_streak: AtomicU32::new(0),
             rng: AtomicU64::new(self.seed.unwrap_or_else(random_seed)),
             name: self.name,
@@ -190,13 +194,24 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Which state a call was admitted in, in which generation of it, and when it started (only
-/// read when slow calls are measured).
+/// The state word a call was admitted under (its mode and generation decide what its outcome
+/// may still change), and when it started (read only when slow calls are measured).
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
-    generation: u32,
-    mode: Mode,
+    admitted: Word,
     started: u64,
+}
+
+impl Ticket {
+    #[inline(always)]
+    fn mode(self) -> Mode {
+        self.admitted.mode()
+    }
+
+    #[inline(always)]
+    fn generation(self) -> u32 {
+        self.admitted.generation()
+    }
 }
 
 /// The right to make one guarded call, for code that cannot be a closure or a future.
@@ -245,6 +260,18 @@ impl<F: Future> Future for FailOnPanic<'_, '_, F> {
     }
 }
 
+/// Dropped only while unwinding out of a guarded closure.
+struct FailOnUnwindTicket<'a> {
+    breaker: &'a Breaker,
+    ticket: Ticket,
+}
+
+impl Drop for FailOnUnwindTicket<'_> {
+    fn drop(&mut self) {
+        self.breaker.complete(self.ticket, Outcome::Failure);
+    }
+}
+
 /// Dropped only while unwinding out of a poll.
 struct FailOnUnwind<'a, 'b>(&'a mut Option<Permit<'b>>);
 
@@ -258,6 +285,7 @@ impl Drop for FailOnUnwind<'_, '_> {
 
 impl Permit<'_> {
     /// The call succeeded.
+    #[inline]
     pub fn success(self) {
         self.finish(Outcome::Success);
     }
@@ -273,12 +301,14 @@ impl Permit<'_> {
     }
 
     /// Records `outcome`.
+    #[inline]
     pub fn outcome(self, outcome: Outcome) {
         self.finish(outcome);
     }
 
     /// Records a call's result: `Ok` is a success, and an `Err` is classified by the breaker's
     /// `record` and `ignore` lists.
+    #[inline]
     pub fn record<T, E: AsError<Via>, Via>(self, result: &Result<T, E>) {
         let outcome = self.breaker.judge(result);
         self.finish(outcome);
@@ -291,6 +321,7 @@ impl Permit<'_> {
         self
     }
 
+    #[inline(always)]
     fn finish(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker.complete(self.ticket, outcome);
@@ -298,6 +329,7 @@ impl Permit<'_> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.armed {
             let outcome = if self.fails_on_unwind && std::thread::panicking() {
@@ -314,7 +346,7 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name)
-            .field("state", &self.ticket.mode.state())
+            .field("state", &self.ticket.mode().state())
             .finish()
     }
 }
@@ -344,7 +376,7 @@ impl Breaker {
         &self.active().settings
     }
 
-    #[inline]
+    #[inline(always)]
     fn active(&self) -> &Active {
         self.settings.get()
     }
@@ -362,6 +394,7 @@ impl Breaker {
     /// A rejected call returns [`Error`] converted into `E` without running `f`. An `Err` from `f`
     /// counts according to the `record` and `ignore` lists; a panic in `f` counts as a failure and
     /// keeps unwinding.
+    #[inline]
     pub fn call<T, E, Via, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce() -> Result<T, E>,
@@ -392,15 +425,22 @@ impl Breaker {
     /// assert_eq!(breaker.state(), breaker::State::Open);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn call_with<T, E, F, J>(&self, f: F, judge: J) -> Result<T, E>
     where
         F: FnOnce() -> Result<T, E>,
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        let permit = self.acquire()?;
+        let ticket = self.admit()?;
+        // Records a failure if `f` unwinds; forgotten otherwise, so it costs nothing.
+        let unwinding = FailOnUnwindTicket {
+            breaker: self,
+            ticket,
+        };
         let result = f();
-        permit.outcome(judge(&result));
+        std::mem::forget(unwinding);
+        self.complete(ticket, judge(&result));
         result
     }
 
@@ -476,6 +516,7 @@ impl Breaker {
 
     /// How `result` counts under this breaker's `record` and `ignore` lists: `Ok` is a success;
     /// an `Err` is a failure unless the lists say otherwise.
+    #[inline]
     pub fn judge<T, E: AsError<Via>, Via>(&self, result: &Result<T, E>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
@@ -568,6 +609,7 @@ impl Breaker {
     /// Calls `listener` for every event of this breaker.
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.listeners.add(Box::new(listener));
+        self.observed.store(true, Ordering::Release);
     }
 
     /// Calls `listener(from, to)` whenever this breaker changes state.
@@ -586,6 +628,14 @@ impl Breaker {
 
     pub(crate) fn attach_registry_listeners(&self, listeners: Arc<Listeners>) {
         let _ = self.registry_listeners.set(listeners);
+        self.notice_registry_listeners();
+    }
+
+    /// Called when the registry gains a listener, and when the breaker joins a registry.
+    pub(crate) fn notice_registry_listeners(&self) {
+        if self.registry_listeners.get().is_some_and(|l| !l.is_empty()) {
+            self.observed.store(true, Ordering::Release);
+        }
     }
 
     pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
@@ -660,13 +710,12 @@ impl Breaker {
         (splitmix64(state) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    #[inline]
+    #[inline(always)]
     fn admit(&self) -> Result<Ticket, Error> {
         let word = self.load();
         if word.mode() == Mode::Closed {
             return Ok(Ticket {
-                generation: word.generation(),
-                mode: Mode::Closed,
+                admitted: word,
                 started: self.start_time(),
             });
         }
@@ -676,7 +725,7 @@ impl Breaker {
     /// When slow calls are measured, the time the call starts; otherwise nothing is read.
     #[inline]
     fn start_time(&self) -> u64 {
-        if Rules::times_calls(self.settings()) {
+        if self.active().times_calls {
             self.clock.coarse_nanos()
         } else {
             0
@@ -687,12 +736,16 @@ impl Breaker {
     fn admit_slow(&self, mut word: Word) -> Result<Ticket, Error> {
         loop {
             let ticket = Ticket {
-                generation: word.generation(),
-                mode: word.mode(),
-                started: self.start_time(),
+                admitted: word,
+                started: 0,
             };
             match word.mode() {
-                Mode::Closed | Mode::Disabled => return Ok(ticket),
+                Mode::Closed | Mode::Disabled => {
+                    return Ok(Ticket {
+                        started: self.start_time(),
+                        ..ticket
+                    });
+                }
                 Mode::Recovering => match self.admitted_share_in(word) {
                     None => {
                         // The ramp is over: fully closed, in the same generation, so calls
@@ -701,14 +754,19 @@ impl Breaker {
                         match self.transition(word, closed) {
                             Ok(()) => {
                                 return Ok(Ticket {
-                                    mode: Mode::Closed,
+                                    admitted: closed,
                                     ..ticket
                                 });
                             }
                             Err(actual) => word = actual,
                         }
                     }
-                    Some(share) if self.random_unit() < share => return Ok(ticket),
+                    Some(share) if self.random_unit() < share => {
+                        return Ok(Ticket {
+                            started: self.start_time(),
+                            ..ticket
+                        });
+                    }
                     Some(_) => {
                         return Err(self.reject(Error::Open {
                             name: self.name.clone(),
@@ -732,9 +790,8 @@ impl Breaker {
                     match self.transition(word, trial) {
                         Ok(()) => {
                             return Ok(Ticket {
-                                generation: trial.generation(),
-                                mode: Mode::HalfOpen,
-                                started: ticket.started,
+                                admitted: trial,
+                                started: self.start_time(),
                             });
                         }
                         Err(actual) => word = actual,
@@ -747,7 +804,12 @@ impl Breaker {
                         }));
                     }
                     match self.cas(word, word.with_in_flight(word.in_flight() + 1)) {
-                        Ok(()) => return Ok(ticket),
+                        Ok(()) => {
+                            return Ok(Ticket {
+                                started: self.start_time(),
+                                ..ticket
+                            });
+                        }
                         Err(actual) => word = actual,
                     }
                 }
@@ -776,12 +838,37 @@ impl Breaker {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn complete(&self, ticket: Ticket, outcome: Outcome) {
+        if outcome == Outcome::Success && ticket.mode() == Mode::Closed {
+            self.totals.bump(Kind::Success);
+            // The common case costs two loads and no write: nothing changed since admission,
+            // no failure count to reset, no window to fill, nobody listening.
+            if self.load() == ticket.admitted
+                && ticket.admitted.count() == 0
+                && self.active().rules.window.is_none()
+                && !self.observed.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            return self.closed_success_slow(ticket);
+        }
+        self.complete_slow(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn closed_success_slow(&self, ticket: Ticket) {
+        self.counted(ticket, false);
+        self.emit(|name| Event::Success { name });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
         match outcome {
             Outcome::Success => {
                 self.totals.bump(Kind::Success);
-                match ticket.mode {
+                match ticket.mode() {
                     Mode::Closed | Mode::Recovering => self.counted(ticket, false),
                     Mode::HalfOpen => self.trial_success(ticket),
                     _ => {}
@@ -790,7 +877,7 @@ impl Breaker {
             }
             Outcome::Failure => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                match ticket.mode {
+                match ticket.mode() {
                     Mode::Closed | Mode::Recovering => self.counted(ticket, true),
                     Mode::HalfOpen => self.trial_failure(ticket),
                     _ => {}
@@ -799,7 +886,7 @@ impl Breaker {
             }
             Outcome::Neutral => {
                 self.neutral.fetch_add(1, Ordering::Relaxed);
-                if ticket.mode == Mode::HalfOpen {
+                if ticket.mode() == Mode::HalfOpen {
                     self.trial_neutral(ticket);
                 }
                 self.emit(|name| Event::Neutral { name });
@@ -812,14 +899,17 @@ impl Breaker {
     fn counted(&self, ticket: Ticket, failure: bool) {
         let mut word = self.load();
         let current =
-            |word: Word| word.mode().counts_outcomes() && word.generation() == ticket.generation;
+            |word: Word| word.mode().counts_outcomes() && word.generation() == ticket.generation();
         if !current(word) {
             return;
         }
         let Active {
-            settings, rules, ..
+            settings,
+            rules,
+            times_calls,
+            ..
         } = self.active();
-        let now = if rules.needs_clock() || Rules::times_calls(settings) {
+        let now = if rules.needs_clock() || *times_calls {
             self.clock.coarse_nanos()
         } else {
             0
@@ -842,7 +932,7 @@ impl Breaker {
     fn trial_success(&self, ticket: Ticket) {
         let mut word = self.load();
         loop {
-            if word.mode() != Mode::HalfOpen || word.generation() != ticket.generation {
+            if word.mode() != Mode::HalfOpen || word.generation() != ticket.generation() {
                 return;
             }
             let successes = word.count() + 1;
@@ -862,7 +952,7 @@ impl Breaker {
     #[cold]
     fn trial_failure(&self, ticket: Ticket) {
         let mut word = self.load();
-        while word.mode() == Mode::HalfOpen && word.generation() == ticket.generation {
+        while word.mode() == Mode::HalfOpen && word.generation() == ticket.generation() {
             match self.trip(word, true) {
                 Ok(()) => return,
                 Err(actual) => word = actual,
@@ -873,7 +963,7 @@ impl Breaker {
     #[cold]
     fn trial_neutral(&self, ticket: Ticket) {
         let mut word = self.load();
-        while word.mode() == Mode::HalfOpen && word.generation() == ticket.generation {
+        while word.mode() == Mode::HalfOpen && word.generation() == ticket.generation() {
             let freed = word.with_in_flight(word.in_flight().saturating_sub(1));
             match self.cas(word, freed) {
                 Ok(()) => return,
@@ -961,10 +1051,10 @@ impl Breaker {
 
     #[inline]
     fn emit<'a>(&'a self, event: impl FnOnce(&'a str) -> Event<'a>) {
-        let registry = self.registry_listeners.get().filter(|l| !l.is_empty());
-        if self.listeners.is_empty() && registry.is_none() {
+        if !self.observed.load(Ordering::Acquire) {
             return;
         }
+        let registry = self.registry_listeners.get().filter(|l| !l.is_empty());
         let event = event(&self.name);
         self.listeners.emit(&event);
         if let Some(registry) = registry {

@@ -49,16 +49,27 @@ pub struct SystemClock;
 /// taken beside it lets the coarse clock be expressed from the same origin.
 struct Origin {
     instant: Instant,
-    raw: Option<Duration>,
+    /// `CLOCK_MONOTONIC` in nanoseconds at `instant`, or `None` where there is no coarse clock.
+    raw_nanos: Option<u64>,
 }
 
 fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
-    ORIGIN.get_or_init(|| Origin {
-        raw: coarse::raw_monotonic(),
-        instant: Instant::now(),
+    ORIGIN.get_or_init(|| {
+        let raw_nanos = coarse::read_nanos(coarse::PRECISE);
+        if let Some(raw) = raw_nanos {
+            // Published for the hot path, which reads it without the `OnceLock`.
+            RAW_ORIGIN_NANOS.store(raw, Ordering::Relaxed);
+        }
+        Origin {
+            raw_nanos,
+            instant: Instant::now(),
+        }
     })
 }
+
+/// `origin().raw_nanos`, or 0 while there is none.
+static RAW_ORIGIN_NANOS: AtomicU64 = AtomicU64::new(0);
 
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
@@ -66,51 +77,49 @@ impl Clock for SystemClock {
     }
 
     fn coarse_now(&self) -> Duration {
-        let origin = origin();
-        match (origin.raw, coarse::now()) {
-            (Some(raw_origin), Some(now)) => now.saturating_sub(raw_origin),
-            _ => self.now(),
+        match origin().raw_nanos {
+            Some(_) => Duration::from_nanos(system_coarse_nanos()),
+            None => self.now(),
         }
+    }
+}
+
+/// The coarse system time in nanoseconds since the origin. Only called once the origin is set
+/// (a [`ClockHandle::system`] exists); where there is no coarse clock, the precise one.
+#[inline]
+fn system_coarse_nanos() -> u64 {
+    match coarse::read_nanos(coarse::COARSE) {
+        Some(now) => now.saturating_sub(RAW_ORIGIN_NANOS.load(Ordering::Relaxed)),
+        None => duration_to_nanos(origin().instant.elapsed()),
     }
 }
 
 #[cfg(target_os = "linux")]
 mod coarse {
-    use std::time::Duration;
-
     /// `CLOCK_MONOTONIC_COARSE` shares `CLOCK_MONOTONIC`'s origin (which `Instant` uses) but is read
     /// from the vDSO without touching the hardware counter: a few nanoseconds instead of ~20, at
     /// the price of the kernel tick's resolution (1-4 ms).
-    pub(super) fn now() -> Option<Duration> {
-        read(libc::CLOCK_MONOTONIC_COARSE)
-    }
+    pub(super) const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    pub(super) const PRECISE: libc::clockid_t = libc::CLOCK_MONOTONIC;
 
-    pub(super) fn raw_monotonic() -> Option<Duration> {
-        read(libc::CLOCK_MONOTONIC)
-    }
-
-    fn read(clock: libc::clockid_t) -> Option<Duration> {
+    #[inline]
+    pub(super) fn read_nanos(clock: libc::clockid_t) -> Option<u64> {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
         // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
         let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-        let secs = u64::try_from(ts.tv_sec).ok()?;
-        let nanos = u32::try_from(ts.tv_nsec).ok()?;
-        (rc == 0).then(|| Duration::new(secs, nanos))
+        (rc == 0).then(|| (ts.tv_sec as u64).wrapping_mul(1_000_000_000) + ts.tv_nsec as u64)
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 mod coarse {
-    use std::time::Duration;
+    pub(super) const COARSE: i32 = 0;
+    pub(super) const PRECISE: i32 = 1;
 
-    pub(super) fn now() -> Option<Duration> {
-        None
-    }
-
-    pub(super) fn raw_monotonic() -> Option<Duration> {
+    pub(super) fn read_nanos(_clock: i32) -> Option<u64> {
         None
     }
 }
@@ -198,11 +207,11 @@ impl ClockHandle {
     /// until them agree.
     #[inline]
     pub(crate) fn coarse_nanos(&self) -> u64 {
-        duration_to_nanos(match self.0.as_deref() {
-            None => SystemClock.coarse_now(),
-            Some(OtherClock::Manual(clock)) => clock.now(),
-            Some(OtherClock::Custom(clock)) => clock.coarse_now(),
-        })
+        match self.0.as_deref() {
+            None => system_coarse_nanos(),
+            Some(OtherClock::Manual(clock)) => clock.nanos.load(Ordering::Acquire),
+            Some(OtherClock::Custom(clock)) => duration_to_nanos(clock.coarse_now()),
+        }
     }
 }
 

@@ -90,12 +90,6 @@ impl Rules {
         Rules { window }
     }
 
-    /// Whether calls must be timed (slow-call detection).
-    #[inline]
-    pub(crate) fn times_calls(settings: &Settings) -> bool {
-        settings.get_slow_calls().is_some()
-    }
-
     /// Whether outcomes need the time (a time window).
     #[inline]
     pub(crate) fn needs_clock(&self) -> bool {
@@ -103,8 +97,8 @@ impl Rules {
     }
 
     /// Adds an outcome to the window, if there is one; returns whether the call was slow.
-    /// `now` is read only when [`needs_clock`](Rules::needs_clock), `elapsed` only when
-    /// [`times_calls`](Rules::times_calls).
+    /// `now` is read only when [`needs_clock`](Rules::needs_clock), `elapsed` only when slow
+    /// calls are measured.
     #[inline]
     pub(crate) fn record(
         &self,

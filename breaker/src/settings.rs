@@ -605,6 +605,8 @@ fn short_type_name(full: &str) -> String {
 pub(crate) struct Active {
     pub(crate) settings: Settings,
     pub(crate) rules: Rules,
+    /// Whether calls are timed (slow-call detection), cached for the admission path.
+    pub(crate) times_calls: bool,
     /// The settings this replaced, kept alive for calls that may still read them.
     replaced: *mut Active,
 }
@@ -613,6 +615,7 @@ impl Active {
     pub(crate) fn new(settings: Settings) -> Active {
         Active {
             rules: Rules::new(&settings),
+            times_calls: settings.get_slow_calls().is_some(),
             settings,
             replaced: std::ptr::null_mut(),
         }

@@ -9,6 +9,7 @@
 //! Each breaker owns a slot index into these tables. A slot is freed when its breaker is dropped:
 //! its cells are zeroed in every table before the index is handed out again.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -54,7 +55,7 @@ impl Table {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn cell(&self, slot: usize, kind: Kind) -> &AtomicU64 {
         let page = &self.pages[slot / PAGE_SLOTS];
         let mut ptr = page.load(Ordering::Acquire);
@@ -160,6 +161,8 @@ impl Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // Later counts on this thread (from other destructors) go to the shared table.
+        TABLE.with(|t| t.set(std::ptr::null()));
         let shared = shared();
         let mut global = lock();
         for (index, page) in self.0.pages() {
@@ -181,7 +184,11 @@ impl Drop for Local {
 }
 
 thread_local! {
+    /// Registers the thread's table and folds it away at thread exit.
     static LOCAL: Local = Local::register();
+    /// The same table, read on the hot path: a constant-initialised thread local without a
+    /// destructor costs one load, where `LOCAL` checks its lazy-initialisation state first.
+    static TABLE: Cell<*const Table> = const { Cell::new(std::ptr::null()) };
 }
 
 /// A breaker's handle on its totals.
@@ -209,23 +216,20 @@ impl Totals {
     }
 
     /// Adds one to `kind`. Lock-free and, once the thread has touched this breaker, allocation-free.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bump(&self, kind: Kind) {
         match self {
             Totals::Slot(slot) => {
-                let bumped = LOCAL.try_with(|local| {
-                    let cell = local.0.cell(*slot, kind);
-                    // Only this thread writes this cell, so a load and a store cannot lose a count
-                    // and cost less than a locked read-modify-write.
-                    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                });
-                if bumped.is_err() {
-                    // The thread is exiting and its table is gone: count into the shared table.
-                    shared()
-                        .retired
-                        .cell(*slot, kind)
-                        .fetch_add(1, Ordering::Relaxed);
+                let table = TABLE.with(Cell::get);
+                if table.is_null() {
+                    return bump_registering(*slot, kind);
                 }
+                // SAFETY: `TABLE` points into the `Arc<Table>` that `LOCAL` holds; `LOCAL`'s
+                // destructor clears `TABLE` before releasing it.
+                let cell = unsafe { &*table }.cell(*slot, kind);
+                // Only this thread writes this cell, so a load and a store cannot lose a count
+                // and cost less than a locked read-modify-write.
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
             Totals::Shared(cells) => {
                 cells[kind as usize].fetch_add(1, Ordering::Relaxed);
@@ -274,6 +278,23 @@ impl Drop for Totals {
             }
             global.free_slots.push(slot);
         }
+    }
+}
+
+/// The first count on a thread registers its table; counts after the thread's table is gone
+/// (from other thread-local destructors) go to the shared table.
+#[cold]
+fn bump_registering(slot: usize, kind: Kind) {
+    let registered = LOCAL.try_with(|local| {
+        TABLE.with(|t| t.set(Arc::as_ptr(&local.0)));
+        let cell = local.0.cell(slot, kind);
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    });
+    if registered.is_err() {
+        shared()
+            .retired
+            .cell(slot, kind)
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
