@@ -206,12 +206,17 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             }
         }
     };
+    // A fallback answers without looking at the rejection.
+    let rejection_pattern = match &args.fallback {
+        None => rejection.to_token_stream(),
+        Some(_) => quote!(_),
+    };
     // A rejection returns early: an answer of the wrong type is then compared with the
     // declared return type ("expected because of return type"), not with the other arm.
     body.extend(quote! {
         let #permit = match ::breaker::__private::acquire(#breaker) {
             ::core::result::Result::Ok(#permit) => #permit,
-            ::core::result::Result::Err(#rejection) => return #rejected,
+            ::core::result::Result::Err(#rejection_pattern) => return #rejected,
         };
         #admitted
     });
@@ -782,9 +787,7 @@ mod tests {
         );
         assert_parses(&out);
         assert!(
-            out.contains(
-                "Err (__breaker_rejection) => return Self :: cached (self , id) . await ,"
-            ),
+            out.contains("Err (_) => return Self :: cached (self , id) . await ,"),
             "{out}"
         );
         // An async call can still time out, and that error needs converting.
@@ -803,10 +806,7 @@ mod tests {
             ),
         );
         assert!(!out.contains("into_error"), "{out}");
-        assert!(
-            out.contains("Err (__breaker_rejection) => return cached (id) ,"),
-            "{out}"
-        );
+        assert!(out.contains("Err (_) => return cached (id) ,"), "{out}");
     }
 
     #[test]
@@ -826,7 +826,7 @@ mod tests {
             "let __breaker_argument_2 = :: core :: clone :: Clone :: clone (& name) ;",
             "let __breaker_fallback = move || -> Result < u32 , E > { cached (__breaker_argument_0 , __breaker_argument_1 , __breaker_argument_2) } ;",
             "run_or_fallback (__breaker_permit , move || -> Result < u32 , E > { Ok (id) } ,",
-            "Err (__breaker_rejection) => return __breaker_fallback () ,",
+            "Err (_) => return __breaker_fallback () ,",
         ] {
             assert!(out.contains(part), "{part}: {out}");
         }
@@ -948,6 +948,22 @@ mod tests {
             "success_threshold(1)",
             "::name = 1",
             "#[x] name = 1",
+            "name = \"{x}\"",
+            "name = \"{type}:{r#type}\"",
+            "name = \"{\"",
+            "name = \"}{\"",
+            "name = \"{\u{e9}t\u{e9}}\"",
+            "name = \"{x}\", idle_ttl = \"1s\"",
+            "fallback = f, fallback_on = \"any\"",
+            "fallback = Self::f, fallback_on = \"rejected\", timeout = \"1s\"",
+            "fallback = <T as X>::f::<u8>",
+            "fallback = f(), fallback_on = any",
+            "failure_if = a::<b>, record_if = c, ignore = [D]",
+            "failure_rate = 2, net_failures = 1, max_failures = 1",
+            "failure_rate = 1e400, slow_rate = -1, jitter = 0.5f32",
+            "window = \"1s\", window_calls = 1, min_calls = 1",
+            "slow_call = \"1ms\"",
+            "cooldown = \"1h\", max_cooldown = \"1s\", ramp_up = \"1s\"",
         ];
         let items = [
             "",
@@ -962,6 +978,9 @@ mod tests {
             "fn f() -> Result<(), E> { #![] }",
             "async unsafe extern \"C\" fn f(...) -> Result<(), E> {}",
             "pub(in crate::a) fn r#async<'a, T: 'a, const N: usize>(self: Box<Self>) -> Result<[T; N], E> where T: Copy {}",
+            "fn f((a, b): (u8, u8), x: &mut u8, _: u8, ref y: u8) -> Result<(), E> {}",
+            "async fn f(&mut self, r#type: u8, x: impl Display) -> Result<(), E> {}",
+            "fn f(self: &mut Self, x: u8) -> Result<impl Debug, E> {}",
             "struct S",
             "#[circuit] #[circuit] fn f() -> Result<(), E> {}",
             "impl Trait for S { fn f() {} }",
