@@ -4,9 +4,10 @@
 //! this macro generates calls into `breaker`'s hidden support module, so the two crates are
 //! released together with an exact version pin.
 //!
-//! The crate is split the way the arguments flow: `args` parses `#[circuit(...)]`,
-//! `item` parses the function leniently, `validate` checks both and collects every error,
-//! and `expand` writes the code (or, on error, re-emits the function with the errors).
+//! The crate is split the way the arguments flow: `args` parses `#[circuit(...)]` (with
+//! `duration` for `"1m30s"` and `template` for keyed names such as `"http:{host}"`), `item`
+//! parses the function leniently, `validate` checks both and collects every error, and
+//! `expand` writes the code (or, on error, re-emits the function with the errors).
 
 #![forbid(unsafe_code)]
 
