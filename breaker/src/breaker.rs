@@ -236,15 +236,25 @@ pub struct Permit<'a> {
     breaker: &'a Breaker,
     ticket: Ticket,
     armed: bool,
-    /// Whether a drop during unwinding is a failure. Async calls clear it and watch their polls
-    /// instead, since their future may be dropped by an owner unwinding for its own reasons.
-    fails_on_unwind: bool,
+    on_drop: OnDrop,
 }
 
-/// Polls a guarded future; a panic inside its poll records a failure before unwinding on.
+/// What dropping an unreported permit records.
+#[derive(Clone, Copy)]
+enum OnDrop {
+    /// A failure if the thread is panicking, else nothing: for code holding the permit itself.
+    FailIfPanicking,
+    /// Nothing: async calls, whose future may be dropped by an owner unwinding for reasons of
+    /// its own, watch their polls instead.
+    Neutral,
+    /// A failure: a poll of the guarded future panicked.
+    Failure,
+}
+
+/// Polls a guarded future; a panic inside its poll marks the permit as failed.
 struct FailOnPanic<'a, 'b, F> {
     future: Pin<&'a mut F>,
-    permit: &'a mut Option<Permit<'b>>,
+    permit: &'a mut Permit<'b>,
 }
 
 impl<F: Future> Future for FailOnPanic<'_, '_, F> {
@@ -272,14 +282,13 @@ impl Drop for FailOnUnwindTicket<'_> {
     }
 }
 
-/// Dropped only while unwinding out of a poll.
-struct FailOnUnwind<'a, 'b>(&'a mut Option<Permit<'b>>);
+/// Dropped only while unwinding out of a poll: whenever the permit is dropped (now, or after
+/// an executor caught the panic), it records a failure.
+struct FailOnUnwind<'a, 'b>(&'a mut Permit<'b>);
 
 impl Drop for FailOnUnwind<'_, '_> {
     fn drop(&mut self) {
-        if let Some(permit) = self.0.take() {
-            permit.failure();
-        }
+        self.0.on_drop = OnDrop::Failure;
     }
 }
 
@@ -314,13 +323,6 @@ impl Permit<'_> {
         self.finish(outcome);
     }
 
-    /// For async calls: a drop while unwinding is a cancellation; [`FailOnPanic`] records panics
-    /// inside the guarded future's own polls.
-    fn watching_polls(mut self) -> Self {
-        self.fails_on_unwind = false;
-        self
-    }
-
     #[inline(always)]
     fn finish(mut self, outcome: Outcome) {
         self.armed = false;
@@ -332,10 +334,10 @@ impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.armed {
-            let outcome = if self.fails_on_unwind && std::thread::panicking() {
-                Outcome::Failure
-            } else {
-                Outcome::Neutral
+            let outcome = match self.on_drop {
+                OnDrop::FailIfPanicking if std::thread::panicking() => Outcome::Failure,
+                OnDrop::FailIfPanicking | OnDrop::Neutral => Outcome::Neutral,
+                OnDrop::Failure => Outcome::Failure,
             };
             self.breaker.complete(self.ticket, outcome);
         }
@@ -451,33 +453,39 @@ impl Breaker {
     ///
     /// With a [`timeout`](Settings::timeout), a call that runs longer is dropped, counts as a
     /// failure and returns [`Error::Timeout`].
-    pub async fn call_async<T, E, Via, Fut>(&self, future: Fut) -> Result<T, E>
+    pub fn call_async<T, E, Via, Fut>(
+        &self,
+        future: Fut,
+    ) -> impl Future<Output = Result<T, E>> + use<'_, T, E, Via, Fut>
     where
         Fut: Future<Output = Result<T, E>>,
         E: CircuitError + AsError<Via>,
     {
-        self.call_async_with(future, |result| self.judge(result))
-            .await
+        // Not an `async fn`: one state machine fewer between the caller and the guarded future.
+        self.call_async_with(future, move |result| self.judge(result))
     }
 
     /// Like [`call_async`](Breaker::call_async), with your own verdict on the result; see
     /// [`call_with`](Breaker::call_with).
-    pub async fn call_async_with<T, E, Fut, J>(&self, future: Fut, judge: J) -> Result<T, E>
+    pub fn call_async_with<T, E, Fut, J>(
+        &self,
+        future: Fut,
+        judge: J,
+    ) -> impl Future<Output = Result<T, E>> + use<'_, T, E, Fut, J>
     where
         Fut: Future<Output = Result<T, E>>,
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        let permit = self.acquire()?;
-        self.run_async(permit, future, judge).await
+        self.run_async(None, future, judge)
     }
 
-    /// Awaits `future` under `permit`: enforces the timeout, records a failure if a poll panics
-    /// (and only then: a future dropped while its owner unwinds for another reason is a
-    /// cancellation), and records `judge`'s verdict.
+    /// Awaits `future` under `permit` (asked for at the first poll when `None`): enforces the
+    /// timeout, records a failure if a poll panics (and only then: a future dropped while its
+    /// owner unwinds for another reason is a cancellation), and records `judge`'s verdict.
     pub(crate) async fn run_async<T, E, Fut, J>(
         &self,
-        permit: Permit<'_>,
+        permit: Option<Permit<'_>>,
         future: Fut,
         judge: J,
     ) -> Result<T, E>
@@ -486,7 +494,11 @@ impl Breaker {
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        let mut permit = Some(permit.watching_polls());
+        let mut permit = match permit {
+            Some(permit) => permit,
+            None => self.acquire()?,
+        };
+        permit.on_drop = OnDrop::Neutral;
         let future = FailOnPanic {
             future: std::pin::pin!(future),
             permit: &mut permit,
@@ -494,9 +506,6 @@ impl Breaker {
         let result = match self.settings().get_timeout() {
             None => Some(future.await),
             Some(limit) => crate::timeout::within(limit, future).await,
-        };
-        let Some(permit) = permit else {
-            unreachable!("the permit is taken only by a panicking poll, which does not return")
         };
         match result {
             Some(result) => {
@@ -532,7 +541,7 @@ impl Breaker {
             breaker: self,
             ticket,
             armed: true,
-            fails_on_unwind: true,
+            on_drop: OnDrop::FailIfPanicking,
         })
     }
 
