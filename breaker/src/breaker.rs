@@ -292,7 +292,7 @@ impl Drop for FailOnUnwind<'_, '_> {
     }
 }
 
-impl Permit<'_> {
+impl<'a> Permit<'a> {
     /// The call succeeded.
     #[inline]
     pub fn success(self) {
@@ -321,6 +321,20 @@ impl Permit<'_> {
     pub fn record<T, E: AsError<Via>, Via>(self, result: &Result<T, E>) {
         let outcome = self.breaker.judge(result);
         self.finish(outcome);
+    }
+
+    /// Watches the polls of an async call's future: a panic inside one marks this permit
+    /// failed, while dropping the permit otherwise (the caller cancelled, or its owner unwound
+    /// for reasons of its own) records nothing.
+    pub(crate) fn watch<'p, F: Future>(
+        &'p mut self,
+        future: Pin<&'p mut F>,
+    ) -> impl Future<Output = F::Output> + use<'p, 'a, F> {
+        self.on_drop = OnDrop::Neutral;
+        FailOnPanic {
+            future,
+            permit: self,
+        }
     }
 
     #[inline(always)]
@@ -498,11 +512,8 @@ impl Breaker {
             Some(permit) => permit,
             None => self.acquire()?,
         };
-        permit.on_drop = OnDrop::Neutral;
-        let future = FailOnPanic {
-            future: std::pin::pin!(future),
-            permit: &mut permit,
-        };
+        let future = std::pin::pin!(future);
+        let future = permit.watch(future);
         let result = match self.settings().get_timeout() {
             None => Some(future.await),
             Some(limit) => crate::timeout::within(limit, future).await,

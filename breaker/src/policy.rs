@@ -23,7 +23,7 @@ pub enum Policy {
         /// Net failures that open the breaker.
         max_failures: u32,
     },
-    /// Open when, over the [`Window`], at least `min_calls` outcomes were recorded and at least
+    /// Open when, over the [`WindowSpec`], at least `min_calls` outcomes were recorded and at least
     /// `rate` of them failed.
     FailureRate {
         /// The share of failures, in (0, 1], that opens the breaker.

@@ -327,11 +327,13 @@ pub fn run_or_fallback<T, E>(
 /// the verdict. A call cut short is a failure and returns `timed_out(Error::Timeout)`.
 pub async fn run_async<T, E>(
     breaker: &Breaker,
-    permit: Permit<'_>,
+    mut permit: Permit<'_>,
     body: impl Future<Output = Result<T, E>>,
     judge: impl FnOnce(&Result<T, E>) -> Outcome,
     timed_out: impl FnOnce(Error) -> E,
 ) -> Result<T, E> {
+    let body = std::pin::pin!(body);
+    let body = permit.watch(body);
     match within_timeout(breaker, body).await {
         Ok(result) => {
             permit.outcome(judge(&result));
@@ -348,7 +350,7 @@ pub async fn run_async<T, E>(
 /// the timeout, is recorded as a failure and the fallback answers instead.
 pub async fn run_async_or_fallback<T, E, Fallback>(
     breaker: &Breaker,
-    permit: Permit<'_>,
+    mut permit: Permit<'_>,
     body: impl Future<Output = Result<T, E>>,
     judge: impl FnOnce(&Result<T, E>) -> Outcome,
     fallback: impl FnOnce() -> Fallback,
@@ -356,6 +358,8 @@ pub async fn run_async_or_fallback<T, E, Fallback>(
 where
     Fallback: Future<Output = Result<T, E>>,
 {
+    let body = std::pin::pin!(body);
+    let body = permit.watch(body);
     let outcome = match within_timeout(breaker, body).await {
         Ok(result) => {
             let outcome = judge(&result);

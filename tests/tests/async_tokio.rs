@@ -245,7 +245,7 @@ async fn async_trait_methods_are_guarded() {
     );
     assert_eq!(
         registry()
-            .get("async_tokio::Memory::put")
+            .get("<async_tokio::Memory as async_tokio::Store>::put")
             .unwrap()
             .report()
             .rejections(),

@@ -338,7 +338,7 @@ fn methods_taking_self_in_every_way_work_and_are_named_after_their_type() {
         1
     );
     assert_eq!(
-        breaker_named("macro_shapes::inner::connect")
+        breaker_named("macro_shapes::inner::Client::connect")
             .report()
             .successes(),
         2
@@ -383,7 +383,7 @@ fn trait_impl_methods_are_guarded_and_work_through_dyn() {
     let cache: &dyn Fetch = &Cache;
     assert_eq!(cache.fetch(3).unwrap(), 3);
     cache.fetch(0).unwrap_err();
-    let breaker = breaker_named("macro_shapes::Cache::fetch");
+    let breaker = breaker_named("<macro_shapes::Cache as macro_shapes::Fetch>::fetch");
     assert_eq!(breaker.state(), State::Open);
     assert_eq!(
         cache.fetch(3).unwrap_err().kind(),
@@ -405,7 +405,7 @@ fn a_generic_impl_has_one_breaker_named_without_generics() {
     assert_eq!(Wrapper(1u8).get().unwrap(), 1);
     assert_eq!(Wrapper("s").get().unwrap(), "s");
     assert_eq!(
-        breaker_named("macro_shapes::Wrapper::get")
+        breaker_named("macro_shapes::Wrapper<_>::get")
             .report()
             .successes(),
         2
