@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::call::{CallAsync, MarkFailed};
 use crate::classify::{AsError, CircuitError, Outcome};
 use crate::clock::{Clock, ClockHandle};
 use crate::error::{ConfigError, Error};
@@ -262,7 +263,7 @@ impl<F: Future> Future for FailOnPanic<'_, '_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        let bomb = FailOnUnwind(this.permit);
+        let bomb = MarkFailed(this.permit);
         let poll = this.future.as_mut().poll(cx);
         // Not unwinding: defuse.
         std::mem::forget(bomb);
@@ -279,16 +280,6 @@ struct FailOnUnwindTicket<'a> {
 impl Drop for FailOnUnwindTicket<'_> {
     fn drop(&mut self) {
         self.breaker.complete(self.ticket, Outcome::Failure);
-    }
-}
-
-/// Dropped only while unwinding out of a poll: whenever the permit is dropped (now, or after
-/// an executor caught the panic), it records a failure.
-struct FailOnUnwind<'a, 'b>(&'a mut Permit<'b>);
-
-impl Drop for FailOnUnwind<'_, '_> {
-    fn drop(&mut self) {
-        self.0.on_drop = OnDrop::Failure;
     }
 }
 
@@ -335,6 +326,18 @@ impl<'a> Permit<'a> {
             future,
             permit: self,
         }
+    }
+
+    /// For async calls, whose future may be dropped by an owner unwinding for reasons of its
+    /// own: dropping the permit records nothing unless [`mark_failed`](Self::mark_failed).
+    pub(crate) fn watching_polls(mut self) -> Self {
+        self.on_drop = OnDrop::Neutral;
+        self
+    }
+
+    /// A poll of the guarded future panicked: dropping the permit records a failure.
+    pub(crate) fn mark_failed(&mut self) {
+        self.on_drop = OnDrop::Failure;
     }
 
     #[inline(always)]
@@ -475,7 +478,6 @@ impl Breaker {
         Fut: Future<Output = Result<T, E>>,
         E: CircuitError + AsError<Via>,
     {
-        // Not an `async fn`: one state machine fewer between the caller and the guarded future.
         self.call_async_with(future, move |result| self.judge(result))
     }
 
@@ -485,53 +487,13 @@ impl Breaker {
         &self,
         future: Fut,
         judge: J,
-    ) -> impl Future<Output = Result<T, E>> + use<'_, T, E, Fut, J>
+    ) -> CallAsync<'_, Fut, J, fn(Error) -> E>
     where
         Fut: Future<Output = Result<T, E>>,
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        self.run_async(None, future, judge)
-    }
-
-    /// Awaits `future` under `permit` (asked for at the first poll when `None`): enforces the
-    /// timeout, records a failure if a poll panics (and only then: a future dropped while its
-    /// owner unwinds for another reason is a cancellation), and records `judge`'s verdict.
-    pub(crate) async fn run_async<T, E, Fut, J>(
-        &self,
-        permit: Option<Permit<'_>>,
-        future: Fut,
-        judge: J,
-    ) -> Result<T, E>
-    where
-        Fut: Future<Output = Result<T, E>>,
-        J: FnOnce(&Result<T, E>) -> Outcome,
-        E: CircuitError,
-    {
-        let mut permit = match permit {
-            Some(permit) => permit,
-            None => self.acquire()?,
-        };
-        let future = std::pin::pin!(future);
-        let future = permit.watch(future);
-        let result = match self.settings().get_timeout() {
-            None => Some(future.await),
-            Some(limit) => crate::timeout::within(limit, future).await,
-        };
-        match result {
-            Some(result) => {
-                permit.outcome(judge(&result));
-                result
-            }
-            None => {
-                permit.failure();
-                let limit = self.settings().get_timeout().unwrap_or_default();
-                Err(E::from(Error::Timeout {
-                    name: self.name.clone(),
-                    limit,
-                }))
-            }
-        }
+        CallAsync::new(self, None, future, judge, E::from)
     }
 
     /// How `result` counts under this breaker's `record` and `ignore` lists: `Ok` is a success;

@@ -40,6 +40,7 @@
 //! or [`Breaker::acquire`].
 
 mod breaker;
+mod call;
 mod classify;
 pub mod clock;
 mod error;
@@ -65,6 +66,7 @@ pub mod __private;
 pub use breaker_macros::circuit;
 
 pub use crate::breaker::{Breaker, Builder, Permit};
+pub use crate::call::CallAsync;
 pub use crate::classify::{AsError, CircuitError, ErrorKind, Outcome, ViaAsRef, ViaError};
 pub use crate::error::{ConfigError, Error};
 pub use crate::event::Event;

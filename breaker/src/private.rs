@@ -325,25 +325,19 @@ pub fn run_or_fallback<T, E>(
 
 /// Runs an async body under an admitted permit, enforcing the breaker's timeout, and records
 /// the verdict. A call cut short is a failure and returns `timed_out(Error::Timeout)`.
-pub async fn run_async<T, E>(
-    breaker: &Breaker,
-    mut permit: Permit<'_>,
-    body: impl Future<Output = Result<T, E>>,
-    judge: impl FnOnce(&Result<T, E>) -> Outcome,
-    timed_out: impl FnOnce(Error) -> E,
-) -> Result<T, E> {
-    let body = std::pin::pin!(body);
-    let body = permit.watch(body);
-    match within_timeout(breaker, body).await {
-        Ok(result) => {
-            permit.outcome(judge(&result));
-            result
-        }
-        Err(timeout) => {
-            permit.failure();
-            Err(timed_out(timeout))
-        }
-    }
+pub fn run_async<'a, T, E, Body, Judge, TimedOut>(
+    breaker: &'a Breaker,
+    permit: Permit<'a>,
+    body: Body,
+    judge: Judge,
+    timed_out: TimedOut,
+) -> crate::CallAsync<'a, Body, Judge, TimedOut>
+where
+    Body: Future<Output = Result<T, E>>,
+    Judge: FnOnce(&Result<T, E>) -> Outcome,
+    TimedOut: FnOnce(Error) -> E,
+{
+    crate::CallAsync::new(breaker, Some(permit), body, judge, timed_out)
 }
 
 /// [`run_async`] for `fallback_on = "any"`: a call that counts as a failure, or is cut short by
