@@ -90,12 +90,12 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
         sig,
         body,
     } = function;
-    let (brace, block, inner_attrs) = match body {
+    let (brace, stmts, block, inner_attrs) = match body {
         Body::Block {
             brace,
             inner_attrs,
             stmts,
-        } => (brace, Body::user_block(brace, stmts), inner_attrs),
+        } => (brace, stmts, Body::user_block(brace, stmts), inner_attrs),
         // `validate` rejects this first; kept as an error rather than a panic regardless.
         Body::Missing(semi) => {
             return Err(syn::Error::new(
@@ -145,7 +145,7 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     let is_async = sig.asyncness.is_some();
     // The user block, exactly once.
     let guarded = if is_async {
-        async_block_returning(&output, &block, &locals)
+        async_block_returning(&output, Some(brace), stmts, &locals)
     } else {
         quote!(move || -> #output #block)
     };
@@ -356,17 +356,29 @@ fn predicate(path: &ExprPath) -> TokenStream {
 /// `body`, where the user's code is, instead of wherever the future is used. Tracing diverges
 /// with `loop {}`, which needs an `allow(unreachable_code)` that a user's
 /// `forbid(unreachable_code)` rejects (E0453). A `None` that is never `Some` needs no allow.
-fn async_block_returning(output: &Type, body: &TokenStream, locals: &Locals) -> TokenStream {
+///
+/// The statements go straight into the async block, in the user's own braces when given: a
+/// nested `{ user block }` would trip `unused_braces` on every single-expression body.
+fn async_block_returning(
+    output: &Type,
+    brace: Option<&syn::token::Brace>,
+    stmts: &TokenStream,
+    locals: &Locals,
+) -> TokenStream {
     let fake_return = &locals.fake_return;
-    quote! {
-        async move {
-            let #fake_return: ::core::option::Option<#output> = ::core::option::Option::None;
-            if let ::core::option::Option::Some(#fake_return) = #fake_return {
-                return #fake_return;
-            }
-            #body
+    let contents = quote! {
+        let #fake_return: ::core::option::Option<#output> = ::core::option::Option::None;
+        if let ::core::option::Option::Some(#fake_return) = #fake_return {
+            return #fake_return;
         }
+        #stmts
+    };
+    let mut block = TokenStream::new();
+    match brace {
+        Some(brace) => brace.surround(&mut block, |tokens| tokens.extend(contents)),
+        None => block = quote!({ #contents }),
     }
+    quote!(async move #block)
 }
 
 /// For `fallback_on = "any"`: clones of the arguments, taken before the call consumes them, and
@@ -406,7 +418,8 @@ fn fallback_closure(
     let at_path = at_end_of(path);
     let call = quote_spanned!(at_path=> #path(#(#clones),*));
     let closure = if function.sig.asyncness.is_some() {
-        let future = async_block_returning(output, &quote_spanned!(at_path=> #call.await), locals);
+        let await_call = quote_spanned!(at_path=> #call.await);
+        let future = async_block_returning(output, None, &await_call, locals);
         quote!(move || #future)
     } else {
         quote!(move || -> #output { #call })
@@ -567,6 +580,25 @@ mod tests {
 
     fn expand(args: TokenStream, item: TokenStream) -> String {
         circuit(args, item).to_string()
+    }
+
+    #[test]
+    fn async_bodies_are_spliced_into_the_future_not_nested() {
+        let out = expand(
+            quote!(),
+            quote!(
+                async fn fetch(id: u32) -> Result<u32, Error> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert_parses(&out);
+        // A nested `{ Ok (id) }` would trip `unused_braces` in the user's crate.
+        assert!(
+            out.contains("return __breaker_return ; } Ok (id) }"),
+            "{out}"
+        );
+        assert!(!out.contains("{ Ok (id) }"), "{out}");
     }
 
     /// The expansion must be a valid item; `syn::File` parses any sequence of items.

@@ -137,6 +137,13 @@ fn parse(text: &str) -> Result<u32, Box<dyn Error + Send + Sync>> {
 }
 
 /// Runs each shape once.
+/// `async` with a one-expression body: the expansion must not nest it in braces of its own,
+/// which `unused_braces` would flag.
+#[circuit]
+async fn echo(value: u32) -> io::Result<u32> {
+    Ok(value)
+}
+
 pub fn main() {
     let service = Service { value: 1 };
     assert_eq!(service.value().ok(), Some(1));
@@ -150,5 +157,6 @@ pub fn main() {
     if let Ok(runtime) = runtime {
         assert_eq!(runtime.block_on(service.value_async()).ok(), Some(1));
         assert_eq!(runtime.block_on(service.shard(2)).ok(), Some(3));
+        assert_eq!(runtime.block_on(echo(4)).ok(), Some(4));
     }
 }
