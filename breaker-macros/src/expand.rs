@@ -682,7 +682,7 @@ mod tests {
         // No lint attributes at all: a user's `forbid(...)` would reject any `allow` (E0453).
         assert!(!out.contains("allow"), "{out}");
         assert!(
-            out.contains("return __breaker_return ; } { Ok (1) } } , | __breaker_result |"),
+            out.contains("return __breaker_return ; } Ok (1) } , | __breaker_result |"),
             "{out}"
         );
         assert!(
