@@ -328,6 +328,24 @@ impl<'a> Permit<'a> {
         }
     }
 
+    /// Runs a sync call under this permit and records `judge`'s verdict; a panic in `f` is a
+    /// failure and keeps unwinding.
+    #[inline(always)]
+    pub(crate) fn run<T, E>(
+        self,
+        f: impl FnOnce() -> Result<T, E>,
+        judge: impl FnOnce(&Result<T, E>) -> Outcome,
+    ) -> Result<T, E> {
+        let (breaker, ticket) = (self.breaker, self.ticket);
+        // The permit's own drop logic is replaced by a guard that only runs on unwind.
+        std::mem::forget(self);
+        let unwinding = FailOnUnwindTicket { breaker, ticket };
+        let result = f();
+        std::mem::forget(unwinding);
+        breaker.complete(ticket, judge(&result));
+        result
+    }
+
     /// For async calls, whose future may be dropped by an owner unwinding for reasons of its
     /// own: dropping the permit records nothing unless [`mark_failed`](Self::mark_failed).
     pub(crate) fn watching_polls(mut self) -> Self {
@@ -451,16 +469,7 @@ impl Breaker {
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        let ticket = self.admit()?;
-        // Records a failure if `f` unwinds; forgotten otherwise, so it costs nothing.
-        let unwinding = FailOnUnwindTicket {
-            breaker: self,
-            ticket,
-        };
-        let result = f();
-        std::mem::forget(unwinding);
-        self.complete(ticket, judge(&result));
-        result
+        self.acquire()?.run(f, judge)
     }
 
     /// Awaits `future` if the breaker admits it and records how it went.
@@ -701,6 +710,21 @@ impl Breaker {
                 started: self.start_time(),
             });
         }
+        if word.mode() == Mode::Open {
+            // The other common case, during an outage: still cooling down. One deadline load
+            // and one coarse clock read, inline; everything else goes the slow way.
+            let deadline = Deadline(self.deadline.load(Ordering::Acquire));
+            if deadline.generation() == word.generation() {
+                let now = self.clock.coarse_nanos();
+                let until = deadline.until_nanos();
+                if now < until {
+                    return Err(self.reject(Error::Open {
+                        name: self.name.clone(),
+                        retry_after: Duration::from_nanos(until - now),
+                    }));
+                }
+            }
+        }
         self.admit_slow(word)
     }
 
@@ -799,7 +823,8 @@ impl Breaker {
         }
     }
 
-    #[cold]
+    /// Not `#[cold]`: during an outage, rejecting is what the breaker does all day.
+    #[inline]
     fn reject(&self, error: Error) -> Error {
         self.totals.bump(Kind::Rejection);
         self.emit(|name| Event::Rejected {

@@ -298,9 +298,7 @@ pub fn run<T, E>(
     body: impl FnOnce() -> Result<T, E>,
     judge: impl FnOnce(&Result<T, E>) -> Outcome,
 ) -> Result<T, E> {
-    let result = body();
-    permit.outcome(judge(&result));
-    result
+    permit.run(body, judge)
 }
 
 /// [`run`] for `fallback_on = "any"`: when the call counts as a failure, the failure is recorded
