@@ -29,9 +29,9 @@ pub enum Outcome {
 /// (marker [`ViaAsRef`]). The marker parameter only keeps the two blanket implementations apart;
 /// the compiler infers it.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` must be viewable as a `dyn Error` to be classified by `record` or `ignore`",
+    message = "`{Self}` must be viewable as a `dyn Error`: errors are classified by the breaker's `record` and `ignore` lists",
     label = "not an error type",
-    note = "return a type that implements `std::error::Error`, `Box<dyn Error + Send + Sync>` or `anyhow::Error`"
+    note = "return a type that implements `std::error::Error`, `Box<dyn Error + Send + Sync>` or `anyhow::Error`; without the macro, `Breaker::call_with` takes your own verdict instead"
 )]
 pub trait AsError<Via> {
     /// The error as a trait object.
