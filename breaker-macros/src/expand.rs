@@ -17,10 +17,12 @@
 //!     };
 //!     // sync: the closure is annotated with the declared return type
 //!     run(__breaker_permit, move || -> Ret { user block }, |r| judge(__breaker, r, failure_if, on_error))
-//!     // async: an untaken `return` of type `Ret` fixes the future's output type
+//!     // async with a fallback: an untaken `return` of type `Ret` fixes the future's output type
 //!     run_async(__breaker, __breaker_permit,
-//!         async move { if let Some(r) = None::<Ret> { return r; } { user block } },
+//!         async move { if let Some(r) = None::<Ret> { return r; } user statements },
 //!         judge, |e| into_error(e)).await
+//!     // async without a fallback: no `acquire` above; the future asks at its first poll
+//!     call_async(__breaker, async move { ... }, judge, |e| into_error(e)).await
 //! }
 //! ```
 //!
@@ -213,13 +215,21 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     };
     // A rejection returns early: an answer of the wrong type is then compared with the
     // declared return type ("expected because of return type"), not with the other arm.
-    body.extend(quote! {
-        let #permit = match ::breaker::__private::acquire(#breaker) {
-            ::core::result::Result::Ok(#permit) => #permit,
-            ::core::result::Result::Err(#rejection_pattern) => return #rejected,
-        };
-        #admitted
-    });
+    if is_async && args.fallback.is_none() {
+        // Nothing to do on a rejection but return it: the future asks for its permit itself at
+        // its first poll, as `Breaker::call_async` does, and the function costs what it does.
+        body.extend(quote! {
+            ::breaker::__private::call_async(#breaker, #guarded, #judge, #into_error).await
+        });
+    } else {
+        body.extend(quote! {
+            let #permit = match ::breaker::__private::acquire(#breaker) {
+                ::core::result::Result::Ok(#permit) => #permit,
+                ::core::result::Result::Err(#rejection_pattern) => return #rejected,
+            };
+            #admitted
+        });
+    }
     // The new body goes in the user's own braces. With call-site braces the function's span
     // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
     // item lints) for it (tracing #1366).
@@ -676,7 +686,8 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains(":: breaker :: __private :: run_async (__breaker , __breaker_permit ,"),
+            out.contains(":: breaker :: __private :: call_async (__breaker , async move {")
+                && !out.contains("acquire"),
             "{out}"
         );
         // No lint attributes at all: a user's `forbid(...)` would reject any `allow` (E0453).

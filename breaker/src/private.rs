@@ -338,6 +338,22 @@ where
     crate::CallAsync::new(breaker, Some(permit), body, judge, timed_out)
 }
 
+/// An async call without a fallback: the future asks for its permit at its first poll, and a
+/// rejection or a timeout becomes `convert(error)`.
+pub fn call_async<'a, T, E, Body, Judge, Convert>(
+    breaker: &'a Breaker,
+    body: Body,
+    judge: Judge,
+    convert: Convert,
+) -> crate::CallAsync<'a, Body, Judge, Convert>
+where
+    Body: Future<Output = Result<T, E>>,
+    Judge: FnOnce(&Result<T, E>) -> Outcome,
+    Convert: FnOnce(Error) -> E,
+{
+    crate::CallAsync::new(breaker, None, body, judge, convert)
+}
+
 /// [`run_async`] for `fallback_on = "any"`: a call that counts as a failure, or is cut short by
 /// the timeout, is recorded as a failure and the fallback answers instead.
 pub async fn run_async_or_fallback<T, E, Fallback>(
