@@ -28,37 +28,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 // ---------------------------------------------------------------------------------------------
 // The guarded work, and the error type a user would give it.
 
-/// The error of the guarded function: a user's enum with a variant for the breaker's rejections,
-/// as the `breaker` docs recommend. It never allocates.
-#[derive(Debug)]
-enum AppError {
-    Down,
-    #[allow(dead_code)]
-    Circuit(breaker::Error),
-}
-
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AppError::Down => f.write_str("down"),
-            AppError::Circuit(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for AppError {}
-
-impl From<breaker::Error> for AppError {
-    fn from(e: breaker::Error) -> Self {
-        AppError::Circuit(e)
-    }
-}
-
-/// The function every breaker guards; the baseline calls it directly.
-#[inline(never)]
-fn work(x: u64) -> Result<u64, AppError> {
-    Ok(black_box(x))
-}
+use breaker_benches::{AppError, work};
 
 /// `work` with the commonest error type.
 #[inline(never)]

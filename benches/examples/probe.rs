@@ -19,30 +19,7 @@ use std::time::{Duration, Instant};
 
 use breaker::{Breaker, Settings};
 
-#[derive(Debug)]
-enum AppError {
-    #[allow(dead_code)]
-    Circuit(breaker::Error),
-}
-
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("app error")
-    }
-}
-
-impl std::error::Error for AppError {}
-
-impl From<breaker::Error> for AppError {
-    fn from(e: breaker::Error) -> Self {
-        AppError::Circuit(e)
-    }
-}
-
-#[inline(never)]
-fn work(x: u64) -> Result<u64, AppError> {
-    Ok(black_box(x))
-}
+use breaker_benches::{AppError, work};
 
 #[breaker::circuit(max_failures = 5, cooldown = "30s", name = "probe.macro")]
 fn macro_work(x: u64) -> Result<u64, AppError> {

@@ -79,32 +79,7 @@ fn assert_no_allocation(path: &str, mut call: impl FnMut(u64)) {
     );
 }
 
-/// The error of the guarded functions: a user enum holding the breaker's rejections, which
-/// allocates nothing (an `io::Error` built from a rejection would box it).
-#[derive(Debug)]
-enum AppError {
-    Down,
-    #[allow(dead_code)]
-    Circuit(breaker::Error),
-}
-
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if matches!(self, AppError::Down) {
-            "down"
-        } else {
-            "rejected"
-        })
-    }
-}
-
-impl std::error::Error for AppError {}
-
-impl From<breaker::Error> for AppError {
-    fn from(e: breaker::Error) -> Self {
-        AppError::Circuit(e)
-    }
-}
+use breaker_benches::AppError;
 
 fn ok(x: u64) -> Result<u64, AppError> {
     Ok(x)
