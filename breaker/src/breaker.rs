@@ -198,7 +198,7 @@ fn splitmix64(mut z: u64) -> u64 {
 /// The state word a call was admitted under (its mode and generation decide what its outcome
 /// may still change), and when it started (read only when slow calls are measured).
 #[derive(Debug, Clone, Copy)]
-struct Ticket {
+pub(crate) struct Ticket {
     admitted: Word,
     started: u64,
 }
@@ -702,7 +702,7 @@ impl Breaker {
     }
 
     #[inline(always)]
-    fn admit(&self) -> Result<Ticket, Error> {
+    pub(crate) fn admit(&self) -> Result<Ticket, Error> {
         let word = self.load();
         if word.mode() == Mode::Closed {
             return Ok(Ticket {
@@ -846,7 +846,7 @@ impl Breaker {
     }
 
     #[inline(always)]
-    fn complete(&self, ticket: Ticket, outcome: Outcome) {
+    pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
         if outcome == Outcome::Success && ticket.mode() == Mode::Closed {
             self.totals.bump(Kind::Success);
             // The common case costs two loads and no write: nothing changed since admission,
