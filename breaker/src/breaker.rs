@@ -19,6 +19,7 @@ use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
+use crate::window::Window;
 
 /// A circuit breaker: it lets calls through while the guarded dependency is healthy, turns them
 /// away for a cooldown once it is not, then lets a few trial calls decide whether to close again.
@@ -849,14 +850,26 @@ impl Breaker {
     pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
         if outcome == Outcome::Success && ticket.mode() == Mode::Closed {
             self.totals.bump(Kind::Success);
-            // The common case costs two loads and no write: nothing changed since admission,
-            // no failure count to reset, no window to fill, nobody listening.
+            // The common case: nothing changed since admission, no failure count to reset,
+            // nobody listening. Without a window that is two loads and no write; with a time
+            // window and no failure in it, one bucket update.
             if self.load() == ticket.admitted
                 && ticket.admitted.count() == 0
-                && self.active().rules.window.is_none()
                 && !self.observed.load(Ordering::Relaxed)
             {
-                return;
+                let active = self.active();
+                match active.rules.window.as_deref() {
+                    None => return,
+                    Some(Window::Time(window)) if !active.times_calls => {
+                        let now = self.clock.coarse_nanos();
+                        window.record(now, false, false);
+                        if window.may_hold_hits(now) {
+                            self.closed_success_recorded(ticket, now);
+                        }
+                        return;
+                    }
+                    Some(_) => {}
+                }
             }
             return self.closed_success_slow(ticket);
         }
@@ -866,6 +879,13 @@ impl Breaker {
     #[inline(never)]
     fn closed_success_slow(&self, ticket: Ticket) {
         self.counted(ticket, false);
+        self.emit(|name| Event::Success { name });
+    }
+
+    /// A success already added to the time window at `now`, which holds failures: may it trip?
+    #[inline(never)]
+    fn closed_success_recorded(&self, ticket: Ticket, now: u64) {
+        self.step_closed(ticket, false, false, now);
         self.emit(|name| Event::Success { name });
     }
 
@@ -904,10 +924,8 @@ impl Breaker {
     /// An outcome of a call admitted while closed or recovering.
     #[inline]
     fn counted(&self, ticket: Ticket, failure: bool) {
-        let mut word = self.load();
-        let current =
-            |word: Word| word.mode().counts_outcomes() && word.generation() == ticket.generation();
-        if !current(word) {
+        let word = self.load();
+        if !word.mode().counts_outcomes() || word.generation() != ticket.generation() {
             return;
         }
         let Active {
@@ -922,7 +940,16 @@ impl Breaker {
             0
         };
         let slow = rules.record(settings, failure, now, now.saturating_sub(ticket.started));
-        while current(word) {
+        self.step_closed(ticket, failure, slow, now);
+    }
+
+    /// Applies a recorded outcome of a call admitted while closed or recovering to the state.
+    fn step_closed(&self, ticket: Ticket, failure: bool, slow: bool, now: u64) {
+        let Active {
+            settings, rules, ..
+        } = self.active();
+        let mut word = self.load();
+        while word.mode().counts_outcomes() && word.generation() == ticket.generation() {
             let result = match rules.step(settings, word, failure, slow, now) {
                 Step::Stay => return,
                 Step::Write(next) => self.cas(word, next),

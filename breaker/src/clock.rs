@@ -4,6 +4,15 @@
 //! trips it, a rejected call asking whether the cooldown is over). Time is a [`Duration`] since an
 //! arbitrary, fixed origin, so the real clock and a test's [`ManualClock`] are interchangeable.
 //!
+//! The system clock is read on hot paths (every rejection of an open breaker, every outcome under
+//! a time-window policy), so it is cached: while breakers read it, a background thread named
+//! `breaker-clock` stores the coarse monotonic time every millisecond and a reading is one atomic
+//! load. The thread starts at the first reading, parks after a quarter of a second without any,
+//! and is woken by the next one; until it runs again, readings go to the system directly. A reading
+//! may therefore lag the precise time by a millisecond plus the kernel's tick (1-4 ms), more if the
+//! machine is too loaded to schedule the thread: cooldowns end that much late, never early.
+//! Breakers that never need the time (closed, counting consecutive failures) never start it.
+//!
 //! ```
 //! use breaker::{Breaker, clock::ManualClock};
 //! use std::time::Duration;
@@ -22,8 +31,9 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// A monotonic source of time for breakers.
@@ -46,29 +56,26 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 /// The fixed origin of [`SystemClock`], read once per process. The raw `CLOCK_MONOTONIC` reading
-/// taken beside it lets the coarse clock be expressed from the same origin.
+/// taken beside it (in [`RAW_ORIGIN_NANOS`]) lets the coarse clock be expressed from the same
+/// origin.
 struct Origin {
     instant: Instant,
-    /// `CLOCK_MONOTONIC` in nanoseconds at `instant`, or `None` where there is no coarse clock.
-    raw_nanos: Option<u64>,
 }
 
 fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
     ORIGIN.get_or_init(|| {
-        let raw_nanos = coarse::read_nanos(coarse::PRECISE);
-        if let Some(raw) = raw_nanos {
-            // Published for the hot path, which reads it without the `OnceLock`.
+        if let Some(raw) = coarse::read_nanos(coarse::PRECISE) {
             RAW_ORIGIN_NANOS.store(raw, Ordering::Relaxed);
         }
         Origin {
-            raw_nanos,
             instant: Instant::now(),
         }
     })
 }
 
-/// `origin().raw_nanos`, or 0 while there is none.
+/// `CLOCK_MONOTONIC` in nanoseconds at the origin, published for readers that skip the
+/// `OnceLock`; 0 where there is no coarse clock.
 static RAW_ORIGIN_NANOS: AtomicU64 = AtomicU64::new(0);
 
 impl Clock for SystemClock {
@@ -76,21 +83,119 @@ impl Clock for SystemClock {
         origin().instant.elapsed()
     }
 
+    /// The cached reading described in the [module documentation](self).
     fn coarse_now(&self) -> Duration {
-        match origin().raw_nanos {
-            Some(_) => Duration::from_nanos(system_coarse_nanos()),
-            None => self.now(),
-        }
+        origin();
+        Duration::from_nanos(TICKER.now())
     }
 }
 
-/// The coarse system time in nanoseconds since the origin. Only called once the origin is set
-/// (a [`ClockHandle::system`] exists); where there is no coarse clock, the precise one.
-#[inline]
-fn system_coarse_nanos() -> u64 {
+/// The coarse system time in nanoseconds since the origin, read from the system. Only called
+/// once the origin is set (a [`ClockHandle::system`] exists); where there is no coarse clock, the
+/// precise one.
+fn read_system_nanos() -> u64 {
     match coarse::read_nanos(coarse::COARSE) {
         Some(now) => now.saturating_sub(RAW_ORIGIN_NANOS.load(Ordering::Relaxed)),
         None => duration_to_nanos(origin().instant.elapsed()),
+    }
+}
+
+/// How often the ticker refreshes its reading.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The ticker of the system clock, shared by every breaker of the process.
+static TICKER: Ticker = Ticker::new(250);
+
+/// The system time cached by a background thread; see the [module documentation](self).
+struct Ticker {
+    /// The reading at the last tick, in nanoseconds since the origin (at least 1); 0 while the
+    /// thread is not ticking.
+    now: AtomicU64,
+    /// Whether anyone read `now` since the last tick. Readers set it only when it is clear, so
+    /// they write this shared line once per tick at most.
+    read: AtomicBool,
+    /// `STOPPED`, `WAKING` or `RUNNING`.
+    state: AtomicU8,
+    /// The thread, once spawned; `None` if it could not be (readings then go to the system).
+    thread: OnceLock<Option<Thread>>,
+    /// Ticks without a reading after which the thread parks.
+    idle_ticks: u32,
+}
+
+const STOPPED: u8 = 0;
+const WAKING: u8 = 1;
+const RUNNING: u8 = 2;
+
+impl Ticker {
+    const fn new(idle_ticks: u32) -> Ticker {
+        Ticker {
+            now: AtomicU64::new(0),
+            read: AtomicBool::new(false),
+            state: AtomicU8::new(STOPPED),
+            thread: OnceLock::new(),
+            idle_ticks,
+        }
+    }
+
+    #[inline]
+    fn now(&'static self) -> u64 {
+        let now = self.now.load(Ordering::Relaxed);
+        if now == 0 {
+            return self.read_and_wake();
+        }
+        if !self.read.load(Ordering::Relaxed) {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        now
+    }
+
+    /// Reads the system (before waking the thread, so that its first tick is no earlier than
+    /// this reading) and wakes the thread unless someone else is already doing so.
+    #[cold]
+    fn read_and_wake(&'static self) -> u64 {
+        let now = read_system_nanos();
+        if self
+            .state
+            .compare_exchange(STOPPED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+            && let Some(thread) = self.thread.get_or_init(|| self.spawn())
+        {
+            thread.unpark();
+        }
+        now
+    }
+
+    /// Starts the thread; `None` where threads cannot be spawned, which leaves `state` at
+    /// `WAKING` for good, so nobody tries again.
+    fn spawn(&'static self) -> Option<Thread> {
+        std::thread::Builder::new()
+            .name("breaker-clock".into())
+            .spawn(move || self.run())
+            .ok()
+            .map(|handle| handle.thread().clone())
+    }
+
+    fn run(&self) {
+        loop {
+            while self.state.load(Ordering::Acquire) != WAKING {
+                std::thread::park();
+            }
+            self.state.store(RUNNING, Ordering::Release);
+            let mut idle = 0;
+            while idle < self.idle_ticks {
+                self.now
+                    .store(read_system_nanos().max(1), Ordering::Relaxed);
+                std::thread::sleep(TICK);
+                if self.read.swap(false, Ordering::Relaxed) {
+                    idle = 0;
+                } else {
+                    idle += 1;
+                }
+            }
+            // Readers go to the system until someone wakes the thread again.
+            self.now.store(0, Ordering::Relaxed);
+            self.state.store(STOPPED, Ordering::Release);
+        }
     }
 }
 
@@ -208,7 +313,7 @@ impl ClockHandle {
     #[inline]
     pub(crate) fn coarse_nanos(&self) -> u64 {
         match self.0.as_deref() {
-            None => system_coarse_nanos(),
+            None => TICKER.now(),
             Some(OtherClock::Manual(clock)) => clock.nanos.load(Ordering::Acquire),
             Some(OtherClock::Custom(clock)) => duration_to_nanos(clock.coarse_now()),
         }
@@ -247,6 +352,66 @@ mod tests {
             precise - coarse.min(precise) < 50_000_000,
             "coarse {coarse} precise {precise}"
         );
+    }
+
+    /// Waits up to two seconds for `condition`, for the ticker thread to catch up on a loaded
+    /// machine.
+    fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+        let give_up = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < give_up {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    fn own_ticker(idle_ticks: u32) -> &'static Ticker {
+        origin();
+        Box::leak(Box::new(Ticker::new(idle_ticks)))
+    }
+
+    #[test]
+    fn ticker_starts_at_the_first_reading_and_then_serves_cached_time() {
+        let ticker = own_ticker(u32::MAX);
+        assert_eq!(ticker.now.load(Ordering::Relaxed), 0);
+        let first = ticker.now();
+        assert!(eventually(|| ticker.now.load(Ordering::Relaxed) != 0));
+        assert_eq!(ticker.state.load(Ordering::Relaxed), RUNNING);
+        let mut last = first;
+        for _ in 0..50 {
+            let cached = ticker.now();
+            let direct = read_system_nanos();
+            assert!(cached >= last, "went back from {last} to {cached}");
+            // The cache holds at least 1, for a system reading of 0 just after the origin.
+            assert!(
+                cached <= direct.max(1),
+                "cached {cached} ahead of the system {direct}"
+            );
+            last = cached;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert!(
+            eventually(|| ticker.now() > first),
+            "the ticker never moved"
+        );
+    }
+
+    #[test]
+    fn ticker_parks_when_nobody_reads_and_wakes_at_the_next_reading() {
+        let ticker = own_ticker(3);
+        ticker.now();
+        assert!(eventually(|| ticker.now.load(Ordering::Relaxed) != 0));
+        assert!(
+            eventually(|| ticker.state.load(Ordering::Relaxed) == STOPPED),
+            "still ticking without readers"
+        );
+        assert_eq!(ticker.now.load(Ordering::Relaxed), 0);
+        let direct = ticker.now();
+        assert!(eventually(
+            || ticker.now.load(Ordering::Relaxed) >= direct.max(1)
+        ));
     }
 
     #[test]
