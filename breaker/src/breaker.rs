@@ -824,15 +824,20 @@ impl Breaker {
         }
     }
 
-    /// Not `#[cold]`: during an outage, rejecting is what the breaker does all day.
-    #[inline]
+    /// Not `#[cold]`: during an outage, rejecting is what the breaker does all day. Inline, so
+    /// the error is built where the caller returns it instead of being copied in and out.
+    #[inline(always)]
     fn reject(&self, error: Error) -> Error {
         self.totals.bump(Kind::Rejection);
-        self.emit(|name| Event::Rejected {
-            name,
-            error: &error,
-        });
+        if self.observed.load(Ordering::Relaxed) {
+            self.emit_rejected(&error);
+        }
         error
+    }
+
+    #[inline(never)]
+    fn emit_rejected(&self, error: &Error) {
+        self.emit(|name| Event::Rejected { name, error });
     }
 
     /// How an error counts under the `record` and `ignore` lists: a failure, a success (not

@@ -41,14 +41,22 @@ impl Page {
     }
 }
 
-/// One thread's cells, in pages allocated the first time the thread touches a slot in them.
+/// One thread's cells: the first page inline, the others allocated the first time the thread
+/// touches a slot in them.
 struct Table {
+    /// Slots below `PAGE_SLOTS`, which is every slot while fewer breakers than that are alive:
+    /// inline, so reaching a cell costs one load fewer.
+    first: Page,
+    /// Pages from the second on; entry 0 stays null.
     pages: Box<[AtomicPtr<Page>]>,
 }
 
 impl Table {
     fn new() -> Table {
         Table {
+            first: Page {
+                cells: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            },
             pages: (0..MAX_PAGES)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -57,6 +65,13 @@ impl Table {
 
     #[inline(always)]
     fn cell(&self, slot: usize, kind: Kind) -> &AtomicU64 {
+        if slot < PAGE_SLOTS {
+            return &self.first.cells[slot][kind as usize];
+        }
+        self.cell_in_pages(slot, kind)
+    }
+
+    fn cell_in_pages(&self, slot: usize, kind: Kind) -> &AtomicU64 {
         let page = &self.pages[slot / PAGE_SLOTS];
         let mut ptr = page.load(Ordering::Acquire);
         if ptr.is_null() {
@@ -87,6 +102,9 @@ impl Table {
     }
 
     fn read(&self, slot: usize, kind: Kind) -> u64 {
+        if slot < PAGE_SLOTS {
+            return self.first.cells[slot][kind as usize].load(Ordering::Relaxed);
+        }
         let ptr = self.pages[slot / PAGE_SLOTS].load(Ordering::Acquire);
         if ptr.is_null() {
             return 0;
@@ -96,11 +114,12 @@ impl Table {
     }
 
     fn pages(&self) -> impl Iterator<Item = (usize, &Page)> {
-        self.pages.iter().enumerate().filter_map(|(i, p)| {
+        let others = self.pages.iter().enumerate().filter_map(|(i, p)| {
             let ptr = p.load(Ordering::Acquire);
             // SAFETY: as in `cell`.
             (!ptr.is_null()).then(|| (i, unsafe { &*ptr }))
-        })
+        });
+        std::iter::once((0, &self.first)).chain(others)
     }
 }
 
