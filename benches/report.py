@@ -26,6 +26,7 @@ GROUP_ORDER = [
     "async_closed",
     "async_open",
     "two_threads",
+    "two_threads_io",
     "keyed",
     "policies",
 ]
@@ -86,6 +87,12 @@ def goals(analysis):
     ratio_goal("closed success, added cost <= 1/5 of best peer", "closed", "ours_builder", 0.2)
     ratio_goal("closed success (io::Result) <= 1/5 of best peer", "closed_io", "ours_builder", 0.2)
     ratio_goal("2 threads on one breaker <= 1/10 of best peer", "two_threads", "ours_builder", 0.1)
+    ratio_goal(
+        "2 threads on one breaker (io::Result) <= 1/10 of best peer",
+        "two_threads_io",
+        "ours_builder",
+        0.1,
+    )
     ratio_goal("open rejection <= 3/10 of best peer", "open", "ours_builder", 0.3)
     ratio_goal("async closed <= 1/4 of best peer", "async_closed", "ours_builder", 0.25)
     r = get(analysis, "policies", "ours_rate_time_window")

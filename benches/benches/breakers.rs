@@ -352,21 +352,25 @@ fn async_open(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs `call` `iters` times on each of two threads started together, and returns the time per
-/// thread (the slower one): per call per thread, the figure that shows contention.
-fn on_two_threads(iters: u64, call: impl Fn(u64) + Sync) -> Duration {
+/// Runs `call(thread, i)` for `i` in `0..iters` on each of two threads (`thread` 0 and 1) started
+/// together, and returns the time per thread (the slower one): per call per thread, the figure
+/// that shows contention.
+fn on_two_threads(iters: u64, call: impl Fn(usize, u64) + Sync) -> Duration {
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
-        let run = || {
-            barrier.wait();
-            let start = Instant::now();
-            for i in 0..iters {
-                call(i);
+        let run = |thread| {
+            let (barrier, call) = (&barrier, &call);
+            move || {
+                barrier.wait();
+                let start = Instant::now();
+                for i in 0..iters {
+                    call(thread, i);
+                }
+                start.elapsed()
             }
-            start.elapsed()
         };
-        let a = s.spawn(run);
-        let b = s.spawn(run);
+        let a = s.spawn(run(0));
+        let b = s.spawn(run(1));
         a.join().unwrap().max(b.join().unwrap())
     })
 }
@@ -375,7 +379,7 @@ fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads");
     g.bench_function("baseline", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |i| {
+            on_two_threads(iters, |_, i| {
                 black_box(work(black_box(i)).is_ok());
             })
         })
@@ -383,14 +387,27 @@ fn two_threads(c: &mut Criterion) {
     let ours = ours_consecutive("bench.threads");
     g.bench_function("ours_builder", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |i| {
+            on_two_threads(iters, |_, i| {
                 black_box(ours.call(|| work(black_box(i))).is_ok());
+            })
+        })
+    });
+    // A breaker per thread: nothing shared, so this is what two threads cost on this machine
+    // without any contention; `ours_builder` on one shared breaker should match it.
+    let separate = [
+        ours_consecutive("bench.threads.0"),
+        ours_consecutive("bench.threads.1"),
+    ];
+    g.bench_function("ours_builder_separate", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |thread, i| {
+                black_box(separate[thread].call(|| work(black_box(i))).is_ok());
             })
         })
     });
     g.bench_function("ours_macro", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |i| {
+            on_two_threads(iters, |_, i| {
                 black_box(macro_work(black_box(i)).is_ok());
             })
         })
@@ -398,7 +415,7 @@ fn two_threads(c: &mut Criterion) {
     let failsafe = failsafe_consecutive(Duration::from_secs(30));
     g.bench_function("peer_failsafe", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |i| {
+            on_two_threads(iters, |_, i| {
                 black_box(FailsafeSync::call(&failsafe, || work(black_box(i))).is_ok());
             })
         })
@@ -406,8 +423,46 @@ fn two_threads(c: &mut Criterion) {
     let recloser = recloser();
     g.bench_function("peer_recloser", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |i| {
+            on_two_threads(iters, |_, i| {
                 black_box(recloser.call(|| work(black_box(i))).is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+
+/// `two_threads` with `io::Result<u64>`, returned in registers.
+fn two_threads_io(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads_io");
+    g.bench_function("baseline", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(work_io(black_box(i)).is_ok());
+            })
+        })
+    });
+    let ours = ours_consecutive("bench.threads.io");
+    g.bench_function("ours_builder", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(ours.call(|| work_io(black_box(i))).is_ok());
+            })
+        })
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(FailsafeSync::call(&failsafe, || work_io(black_box(i))).is_ok());
+            })
+        })
+    });
+    let recloser = recloser();
+    g.bench_function("peer_recloser", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(recloser.call(|| work_io(black_box(i))).is_ok());
             })
         })
     });
@@ -515,6 +570,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = closed, closed_io, open, failing_10pct, async_closed, async_open, two_threads, keyed, policies
+    targets = closed, closed_io, open, failing_10pct, async_closed, async_open, two_threads, two_threads_io, keyed, policies
 }
 criterion_main!(benches);

@@ -12,7 +12,8 @@
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
 //! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_builder,
 //! async_macro, keyed_str, keyed_fmt, keyed_spread (lookup cost per key position), coarse_clock,
-//! instant, sizes.
+//! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
+//! breaker) and two_threads_separate (a breaker each, so nothing is shared).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -138,6 +139,19 @@ unsafe extern "C" {
     fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
 }
 
+/// Runs `run` on two threads at once; the figure printed is per call of each thread.
+fn on_two_threads(run: impl Fn() + Sync) {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                barrier.wait();
+                run();
+            });
+        }
+    });
+}
+
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -234,6 +248,23 @@ fn main() {
                     );
                 }
             }
+        }
+        "two_threads_baseline" => on_two_threads(|| loop_baseline(n)),
+        "two_threads_shared" => {
+            let b = ours(Settings::default());
+            on_two_threads(|| loop_breaker(&b, n))
+        }
+        "two_threads_separate" => {
+            let (a, b) = (ours(Settings::default()), ours(Settings::default()));
+            let next = std::sync::atomic::AtomicBool::new(false);
+            on_two_threads(|| {
+                let mine = if next.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    &a
+                } else {
+                    &b
+                };
+                loop_breaker(mine, n)
+            })
         }
         "baseline_io" => loop_baseline_io(n),
         "closed_builder_io" => loop_breaker_io(&ours(Settings::default()), n),
