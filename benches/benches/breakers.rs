@@ -431,7 +431,6 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
-
 /// `two_threads` with `io::Result<u64>`, returned in registers.
 fn two_threads_io(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads_io");
