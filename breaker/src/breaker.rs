@@ -856,8 +856,8 @@ impl Breaker {
         if outcome == Outcome::Success && ticket.mode() == Mode::Closed {
             self.totals.bump(Kind::Success);
             // The common case: nothing changed since admission, no failure count to reset,
-            // nobody listening. Without a window that is two loads and no write; with a time
-            // window and no failure in it, one bucket update.
+            // nobody listening. Without a window that is two loads and no write; with a window
+            // and no failure in it, one window update.
             if self.load() == ticket.admitted
                 && ticket.admitted.count() == 0
                 && !self.observed.load(Ordering::Relaxed)
@@ -865,8 +865,11 @@ impl Breaker {
                 let active = self.active();
                 match active.rules.window.as_deref() {
                     None => return,
-                    Some(Window::Time(window)) if !active.times_calls => {
-                        let now = self.clock.coarse_nanos();
+                    Some(window) if !active.times_calls => {
+                        let now = match window {
+                            Window::Time(_) => self.clock.coarse_nanos(),
+                            Window::Calls(_) => 0,
+                        };
                         window.record(now, false, false);
                         if window.may_hold_hits(now) {
                             self.closed_success_recorded(ticket, now);
@@ -887,7 +890,7 @@ impl Breaker {
         self.emit(|name| Event::Success { name });
     }
 
-    /// A success already added to the time window at `now`, which holds failures: may it trip?
+    /// A success already added to the window at `now`, which holds failures: may it trip?
     #[inline(never)]
     fn closed_success_recorded(&self, ticket: Ticket, now: u64) {
         self.step_closed(ticket, false, false, now);

@@ -185,9 +185,14 @@ impl Ring {
         }
     }
 
+    #[inline]
     fn write(&self, position: u64, bit: bool) {
         let word = &self.bits[(position / 64) as usize];
         let mask = 1 << (position % 64);
+        // A success over a success, the common case, changes nothing: a load, no locked write.
+        if !bit && word.load(Ordering::Relaxed) & mask == 0 {
+            return;
+        }
         let previous = if bit {
             word.fetch_or(mask, Ordering::Relaxed)
         } else {
@@ -223,12 +228,23 @@ impl CallWindow {
         }
     }
 
+    #[inline]
     pub(crate) fn record(&self, failure: bool, slow: bool) {
         let position = self.cursor.fetch_add(1, Ordering::Relaxed) % self.size;
         self.failures.write(position, failure);
         if let Some(ring) = &self.slow {
             ring.write(position, slow);
         }
+    }
+
+    /// Whether a failure or a slow call is among the last calls.
+    #[inline]
+    fn may_hold_hits(&self) -> bool {
+        self.failures.set.load(Ordering::Relaxed) != 0
+            || self
+                .slow
+                .as_ref()
+                .is_some_and(|r| r.set.load(Ordering::Relaxed) != 0)
     }
 
     pub(crate) fn sample(&self) -> Sample {
@@ -258,6 +274,7 @@ pub(crate) enum Window {
 }
 
 impl Window {
+    #[inline]
     pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
         match self {
             Window::Time(w) => w.record(now, failure, slow),
@@ -273,10 +290,11 @@ impl Window {
     }
 
     /// Whether a success at `now` could be the call that trips the breaker.
+    #[inline]
     pub(crate) fn may_hold_hits(&self, now: u64) -> bool {
         match self {
             Window::Time(w) => w.may_hold_hits(now),
-            Window::Calls(_) => true,
+            Window::Calls(w) => w.may_hold_hits(),
         }
     }
 
