@@ -19,7 +19,6 @@ use crate::settings::{Active, Settings, SettingsCell};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
-use crate::window::Window;
 
 /// A circuit breaker: it lets calls through while the guarded dependency is healthy, turns them
 /// away for a cooldown once it is not, then lets a few trial calls decide whether to close again.
@@ -863,21 +862,14 @@ impl Breaker {
                 && !self.observed.load(Ordering::Relaxed)
             {
                 let active = self.active();
-                match active.rules.window.as_deref() {
-                    None => return,
-                    Some(window) if !active.times_calls => {
-                        let now = match window {
-                            Window::Time(_) => self.clock.coarse_nanos(),
-                            Window::Calls(_) => 0,
-                        };
-                        window.record(now, false, false);
-                        if window.may_hold_hits(now) {
-                            self.closed_success_recorded(ticket, now);
-                        }
-                        return;
-                    }
-                    Some(_) => {}
+                let Some(window) = active.rules.window.as_deref() else {
+                    return;
+                };
+                let (now, slow) = self.record(active, ticket, false);
+                if slow || window.may_hold_hits(now) {
+                    self.closed_success_recorded(ticket, now, slow);
                 }
+                return;
             }
             return self.closed_success_slow(ticket);
         }
@@ -890,10 +882,11 @@ impl Breaker {
         self.emit(|name| Event::Success { name });
     }
 
-    /// A success already added to the window at `now`, which holds failures: may it trip?
+    /// A success already added to the window at `now`, slow or with failures in the window:
+    /// may it trip?
     #[inline(never)]
-    fn closed_success_recorded(&self, ticket: Ticket, now: u64) {
-        self.step_closed(ticket, false, false, now);
+    fn closed_success_recorded(&self, ticket: Ticket, now: u64, slow: bool) {
+        self.step_closed(ticket, false, slow, now);
         self.emit(|name| Event::Success { name });
     }
 
@@ -936,19 +929,23 @@ impl Breaker {
         if !word.mode().counts_outcomes() || word.generation() != ticket.generation() {
             return;
         }
-        let Active {
-            settings,
-            rules,
-            times_calls,
-            ..
-        } = self.active();
-        let now = if rules.needs_clock() || *times_calls {
+        let (now, slow) = self.record(self.active(), ticket, failure);
+        self.step_closed(ticket, failure, slow, now);
+    }
+
+    /// Adds an outcome to the window, if there is one. Returns the time, read only when the
+    /// window or the slow-call measure needs it, and whether the call was slow.
+    #[inline(always)]
+    fn record(&self, active: &Active, ticket: Ticket, failure: bool) -> (u64, bool) {
+        let now = if active.rules.needs_clock() || active.times_calls {
             self.clock.coarse_nanos()
         } else {
             0
         };
-        let slow = rules.record(settings, failure, now, now.saturating_sub(ticket.started));
-        self.step_closed(ticket, failure, slow, now);
+        let elapsed = active
+            .times_calls
+            .then(|| now.saturating_sub(ticket.started));
+        (now, active.rules.record(&active.settings, failure, now, elapsed))
     }
 
     /// Applies a recorded outcome of a call admitted while closed or recovering to the state.

@@ -97,19 +97,21 @@ impl Rules {
     }
 
     /// Adds an outcome to the window, if there is one; returns whether the call was slow.
-    /// `now` is read only when [`needs_clock`](Rules::needs_clock), `elapsed` only when slow
-    /// calls are measured.
-    #[inline]
+    /// `now` is read only when [`needs_clock`](Rules::needs_clock); `elapsed` is `None` unless
+    /// slow calls are measured.
+    #[inline(always)]
     pub(crate) fn record(
         &self,
         settings: &Settings,
         failure: bool,
         now: u64,
-        elapsed: u64,
+        elapsed: Option<u64>,
     ) -> bool {
-        let slow = settings
-            .get_slow_calls()
-            .is_some_and(|s| u128::from(elapsed) > s.threshold.as_nanos());
+        let slow = elapsed.is_some_and(|elapsed| {
+            settings
+                .get_slow_calls()
+                .is_some_and(|s| u128::from(elapsed) > s.threshold.as_nanos())
+        });
         if let Some(window) = &self.window {
             window.record(now, failure, slow);
         }
