@@ -945,7 +945,8 @@ impl Breaker {
         let elapsed = active
             .times_calls
             .then(|| now.saturating_sub(ticket.started));
-        (now, active.rules.record(&active.settings, failure, now, elapsed))
+        let slow = active.rules.record(&active.settings, failure, now, elapsed);
+        (now, slow)
     }
 
     /// Applies a recorded outcome of a call admitted while closed or recovering to the state.
