@@ -12,6 +12,9 @@
 //! may therefore lag the precise time by a millisecond plus the kernel's tick (1-4 ms), more if the
 //! machine is too loaded to schedule the thread: cooldowns end that much late, never early.
 //! Breakers that never need the time (closed, counting consecutive failures) never start it.
+//! A process that must not have the thread can give its breakers a [`Clock`] of its own
+//! (`Builder::clock`), which they read instead. In a child process after `fork`, the thread does
+//! not exist and the cached time stands still, so give breakers there a clock of their own too.
 //!
 //! ```
 //! use breaker::{Breaker, clock::ManualClock};
