@@ -13,8 +13,9 @@
 //! machine is too loaded to schedule the thread: cooldowns end that much late, never early.
 //! Breakers that never need the time (closed, counting consecutive failures) never start it.
 //! A process that must not have the thread can give its breakers a [`Clock`] of its own
-//! (`Builder::clock`), which they read instead. In a child process after `fork`, the thread does
-//! not exist and the cached time stands still, so give breakers there a clock of their own too.
+//! (`Builder::clock`), which they read instead. A child process forked from one with the thread
+//! has no such thread: on Linux it reads the system directly from then on; elsewhere, give
+//! breakers in forked children a clock of their own.
 //!
 //! ```
 //! use breaker::{Breaker, clock::ManualClock};
@@ -117,7 +118,7 @@ struct Ticker {
     /// Whether anyone read `now` since the last tick. Readers set it only when it is clear, so
     /// they write this shared line once per tick at most.
     read: AtomicBool,
-    /// `STOPPED`, `WAKING` or `RUNNING`.
+    /// `STOPPED`, `WAKING`, `RUNNING` or `GONE`.
     state: AtomicU8,
     /// The thread, once spawned; `None` if it could not be (readings then go to the system).
     thread: OnceLock<Option<Thread>>,
@@ -128,6 +129,8 @@ struct Ticker {
 const STOPPED: u8 = 0;
 const WAKING: u8 = 1;
 const RUNNING: u8 = 2;
+/// There is no thread (a child after `fork`): readings go to the system for good.
+const GONE: u8 = 3;
 
 impl Ticker {
     const fn new(idle_ticks: u32) -> Ticker {
@@ -171,6 +174,15 @@ impl Ticker {
     /// Starts the thread; `None` where threads cannot be spawned, which leaves `state` at
     /// `WAKING` for good, so nobody tries again.
     fn spawn(&'static self) -> Option<Thread> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if std::ptr::eq(self, &TICKER) {
+            /// Runs in the child of a `fork`, which has only the forking thread.
+            extern "C" fn child_after_fork() {
+                TICKER.retire();
+            }
+            // SAFETY: the handler only stores to atomics, which is async-signal-safe.
+            unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) };
+        }
         std::thread::Builder::new()
             .name("breaker-clock".into())
             .spawn(move || self.run())
@@ -183,9 +195,15 @@ impl Ticker {
             while self.state.load(Ordering::Acquire) != WAKING {
                 std::thread::park();
             }
-            self.state.store(RUNNING, Ordering::Release);
+            if self
+                .state
+                .compare_exchange(WAKING, RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
             let mut idle = 0;
-            while idle < self.idle_ticks {
+            while idle < self.idle_ticks && self.state.load(Ordering::Acquire) == RUNNING {
                 self.now
                     .store(read_system_nanos().max(1), Ordering::Relaxed);
                 std::thread::sleep(TICK);
@@ -197,8 +215,16 @@ impl Ticker {
             }
             // Readers go to the system until someone wakes the thread again.
             self.now.store(0, Ordering::Relaxed);
-            self.state.store(STOPPED, Ordering::Release);
+            let _ =
+                self.state
+                    .compare_exchange(RUNNING, STOPPED, Ordering::AcqRel, Ordering::Relaxed);
         }
+    }
+
+    /// Sends every reading to the system from now on, for a process without the thread.
+    fn retire(&self) {
+        self.state.store(GONE, Ordering::Release);
+        self.now.store(0, Ordering::Relaxed);
     }
 }
 
@@ -415,6 +441,28 @@ mod tests {
         assert!(eventually(
             || ticker.now.load(Ordering::Relaxed) >= direct.max(1)
         ));
+    }
+
+    #[test]
+    fn a_retired_ticker_stops_and_readings_go_to_the_system() {
+        let ticker = own_ticker(u32::MAX);
+        ticker.now();
+        assert!(eventually(|| ticker.now.load(Ordering::Relaxed) != 0));
+        ticker.retire();
+        // The thread notices within a tick, clears the cache behind it and parks for good.
+        std::thread::sleep(10 * TICK);
+        assert_eq!(ticker.now.load(Ordering::Relaxed), 0);
+        let first = ticker.now();
+        assert!(
+            eventually(|| ticker.now() > first),
+            "direct readings stand still"
+        );
+        assert_eq!(ticker.state.load(Ordering::Relaxed), GONE);
+        assert_eq!(
+            ticker.now.load(Ordering::Relaxed),
+            0,
+            "the thread woke up again"
+        );
     }
 
     #[test]
