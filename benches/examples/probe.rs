@@ -10,7 +10,8 @@
 //!
 //! Without valgrind it prints ns per call, for a quick look (`probe closed_builder 20000000`).
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
-//! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_builder,
+//! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
+//! async_builder,
 //! async_macro, keyed_str, keyed_fmt, keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
 //! breaker) and two_threads_separate (a breaker each, so nothing is shared).
@@ -89,6 +90,13 @@ fn loop_keyed_fmt(host: &str, n: u64) {
             format_args!("http:{}", black_box(host)),
             || breaker::__private::SiteSettings::keyed(file!(), line!()),
         ));
+    }
+}
+
+#[inline(never)]
+fn loop_async_baseline(n: u64) {
+    for i in 0..n {
+        black_box(block_on(async move { work(black_box(i)) }).is_ok());
     }
 }
 
@@ -202,6 +210,7 @@ fn main() {
                 loop_keyed_fmt("host-417", n)
             }
         }
+        "async_baseline" => loop_async_baseline(n),
         "async_builder" => {
             let b = ours(Settings::default());
             println!(

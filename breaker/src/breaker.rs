@@ -409,6 +409,7 @@ impl Breaker {
     }
 
     /// The settings in force.
+    #[inline]
     pub fn settings(&self) -> &Settings {
         &self.active().settings
     }

@@ -277,6 +277,7 @@ impl Settings {
         self
     }
 
+    #[inline]
     fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }
@@ -358,6 +359,7 @@ impl Settings {
     }
 
     /// The time limit of async calls, if any.
+    #[inline]
     pub fn get_timeout(&self) -> Option<Duration> {
         self.extras().timeout
     }
