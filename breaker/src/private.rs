@@ -12,6 +12,7 @@ pub use std::sync::{Arc, OnceLock};
 
 pub use crate::classify::Outcome;
 use crate::classify::{AsError, CircuitError};
+pub use crate::name::KeyBuffer;
 use crate::name::Name;
 use crate::report::Site;
 use crate::settings::Settings;
@@ -194,14 +195,191 @@ pub fn breaker(
     })
 }
 
-/// The breaker of a keyed function for this call's key (`format_args!("http:{}", host)`).
-/// Looking up an existing key allocates nothing.
-pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
-    crate::registry().keyed(key, || {
-        let SiteSettings { site, settings, .. } = site();
-        (settings, site)
-    })
+// Keyed functions (`name = "http:{host}"`) assemble this call's key on the stack, then look it
+// up:
+//
+//     let mut key = KeyBuffer::new();
+//     {
+//         use PushKey as _;
+//         key.push_str("http:");
+//         (&KeyArg(&host)).push_key(&mut key, |key| key.push_fmt(format_args!("{}", host)));
+//     }
+//     with_keyed_breaker(&key, || settings, |breaker| -> Ret { the guarded call })  // sync
+//     let breaker = &keyed_breaker_arc(&key, || settings);                         // async
+//
+// `push_key` resolves to a copy of the value's text for strings and integers, and to the
+// `format_args!` fallback for anything else; the fallback is type-checked either way, so a
+// parameter that is not `Display` gets the error `format_args!` gives, under the name.
+
+/// Runs `call` with the breaker of a sync keyed function for this call's key, inside the
+/// registry's read guard: looking up an existing key allocates nothing and takes no reference
+/// count.
+#[inline]
+pub fn with_keyed_breaker<R>(
+    key: &KeyBuffer,
+    site: impl FnOnce() -> SiteSettings,
+    call: impl FnOnce(&Breaker) -> R,
+) -> R {
+    crate::registry().with_keyed(key, || keyed_settings(site), call)
 }
+
+/// The breaker of an async keyed function for this call's key. The future outlives any guard,
+/// so it holds a reference count; looking up an existing key allocates nothing.
+#[inline]
+pub fn keyed_breaker_arc(key: &KeyBuffer, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
+    crate::registry().keyed(key, || keyed_settings(site))
+}
+
+/// The breaker for a key given as `format_args!("http:{}", host)`: what keyed functions
+/// expanded to before [`with_keyed_breaker`]. Looking up an existing key allocates nothing.
+pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
+    let mut buffer = KeyBuffer::new();
+    buffer.push_fmt(key);
+    keyed_breaker_arc(&buffer, site)
+}
+
+fn keyed_settings(site: impl FnOnce() -> SiteSettings) -> (Settings, Site) {
+    let SiteSettings { site, settings, .. } = site();
+    (settings, site)
+}
+
+/// A keyed function's parameter, borrowed for [`PushKey`].
+pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+/// Appends a key parameter's text to a [`KeyBuffer`]: called as
+/// `(&KeyArg(&value)).push_key(key, fallback)`, it copies the text of strings and integers
+/// ([`KeyPart`]) and calls `fallback` (which formats with `Display`) for other values.
+pub trait PushKey {
+    /// Appends the value's text.
+    fn push_key(&self, key: &mut KeyBuffer, fallback: impl FnOnce(&mut KeyBuffer));
+}
+
+impl<T: KeyPart + ?Sized> PushKey for KeyArg<'_, T> {
+    #[inline]
+    fn push_key(&self, key: &mut KeyBuffer, _: impl FnOnce(&mut KeyBuffer)) {
+        self.0.push_to(key);
+    }
+}
+
+// Method resolution tries `KeyArg<T>` first (its receiver is the `&KeyArg` written) and reaches
+// this impl only by auto-referencing, when `T` is not a `KeyPart`.
+impl<T: ?Sized> PushKey for &KeyArg<'_, T> {
+    #[inline]
+    fn push_key(&self, key: &mut KeyBuffer, fallback: impl FnOnce(&mut KeyBuffer)) {
+        fallback(key);
+    }
+}
+
+/// Values whose `Display` text a key copies without `core::fmt`: strings, integers, `char`
+/// and `bool`, and references and smart pointers to them. Each writes exactly what `Display`
+/// would.
+pub trait KeyPart {
+    /// Appends `self` as `Display` would write it.
+    fn push_to(&self, key: &mut KeyBuffer);
+}
+
+impl KeyPart for str {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(self);
+    }
+}
+
+impl KeyPart for String {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(self);
+    }
+}
+
+impl KeyPart for std::borrow::Cow<'_, str> {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(self);
+    }
+}
+
+impl KeyPart for Name {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(self);
+    }
+}
+
+impl KeyPart for char {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(self.encode_utf8(&mut [0; 4]));
+    }
+}
+
+impl KeyPart for bool {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        key.push_str(if *self { "true" } else { "false" });
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for &T {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        (**self).push_to(key);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for &mut T {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        (**self).push_to(key);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for Box<T> {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        (**self).push_to(key);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for Arc<T> {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        (**self).push_to(key);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for std::rc::Rc<T> {
+    #[inline]
+    fn push_to(&self, key: &mut KeyBuffer) {
+        (**self).push_to(key);
+    }
+}
+
+macro_rules! unsigned_key_parts {
+    ($($t:ty)*) => {$(
+        impl KeyPart for $t {
+            #[inline]
+            fn push_to(&self, key: &mut KeyBuffer) {
+                key.push_decimal(false, *self as u64);
+            }
+        }
+    )*};
+}
+
+macro_rules! signed_key_parts {
+    ($($t:ty)*) => {$(
+        impl KeyPart for $t {
+            #[inline]
+            fn push_to(&self, key: &mut KeyBuffer) {
+                key.push_decimal(*self < 0, self.unsigned_abs() as u64);
+            }
+        }
+    )*};
+}
+
+// 128-bit integers, floats and everything else go through `Display`.
+unsigned_key_parts!(u8 u16 u32 u64 usize);
+signed_key_parts!(i8 i16 i32 i64 isize);
 
 // A guarded call, as generated code spells it:
 //
@@ -428,6 +606,71 @@ mod tests {
             name("<app::Left as app::Store>::load::{{closure}}::__breaker_site"),
             "<app::Left as app::Store>::load"
         );
+    }
+
+    /// Appends `value` as generated code does, and reports which way it went.
+    macro_rules! push {
+        ($key:expr, $value:expr) => {{
+            let mut formatted = false;
+            (&KeyArg(&$value)).push_key($key, |key| {
+                formatted = true;
+                key.push_fmt(format_args!("{}", $value));
+            });
+            formatted
+        }};
+    }
+
+    struct Custom;
+
+    impl fmt::Display for Custom {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("custom")
+        }
+    }
+
+    fn generic<T: fmt::Display>(value: T) -> (String, bool) {
+        let mut key = KeyBuffer::new();
+        let formatted = push!(&mut key, value);
+        (key.to_name(), formatted)
+    }
+
+    #[test]
+    fn key_parameters_copy_strings_and_integers_and_format_the_rest() {
+        let mut key = KeyBuffer::new();
+        let mut expected = String::new();
+        macro_rules! fast {
+            ($($value:expr),*) => {$(
+                let value = $value;
+                assert!(!push!(&mut key, value), "{value} went through core::fmt");
+                expected.push_str(&value.to_string());
+                assert_eq!(key.to_name(), expected);
+            )*};
+        }
+        let owned = String::from("tenant-42");
+        fast!("host.example", &owned, owned.clone(), &&owned);
+        fast!(
+            std::borrow::Cow::<'_, str>::from("cow"),
+            Box::<str>::from("boxed")
+        );
+        fast!(Arc::<str>::from("shared"), Name::from("name"));
+        fast!('x', 'é', '€', '😀', true, false);
+        macro_rules! integers {
+            ($($t:ty)*) => {$(
+                fast!(<$t>::MIN, <$t>::MAX, 0 as $t, 7 as $t);
+            )*};
+        }
+        integers!(u8 u16 u32 u64 usize i8 i16 i32 i64 isize);
+
+        // Everything else goes through `Display`, with the same text.
+        let mut key = KeyBuffer::new();
+        assert!(push!(&mut key, Custom));
+        assert!(push!(&mut key, 1.5_f64));
+        assert!(push!(&mut key, u128::MAX));
+        assert!(push!(&mut key, -7_i128));
+        assert_eq!(key.to_name(), format!("custom1.5{}-7", u128::MAX));
+        // In generic code the value's type is not known to be a string or an integer.
+        assert_eq!(generic("text"), ("text".to_string(), true));
+        assert_eq!(generic(12_u32), ("12".to_string(), true));
     }
 
     #[test]
