@@ -10,7 +10,13 @@
 //!     const _: () = assert!(TIMEOUTS_ENABLED); // with `timeout`
 //!     static __BREAKER: OnceLock<Arc<Breaker>> = OnceLock::new();
 //!     let __breaker = breaker(&__BREAKER, || SiteSettings::...);
-//!     //  or, for `name = "http:{host}"`: &keyed_breaker(format_args!("http:{}", host), || ...)
+//!     //  or, for `name = "http:{host}"`, the key assembled on the stack first:
+//!     //      let mut __breaker_key = KeyBuffer::new();
+//!     //      { use PushKey as _; __breaker_key.push_str("http:");
+//!     //        (&KeyArg(&host)).push_key(&mut __breaker_key, |k| k.push_fmt(format_args!("{}", host))); }
+//!     //  async: let __breaker = &keyed_breaker_arc(&__breaker_key, || SiteSettings::...);
+//!     //  sync: the rest of the body runs inside the registry's guard, without a reference count:
+//!     //      with_keyed_breaker(&__breaker_key, || SiteSettings::..., |__breaker| -> Ret { ... })
 //!     let __breaker_permit = match acquire(__breaker) {
 //!         Ok(permit) => permit,
 //!         Err(rejection) => return Err(into_error(rejection)),   // or `fallback(args)`
@@ -42,6 +48,7 @@ use syn::{ExprPath, GenericArgument, LitStr, PathArguments, ReturnType, Token, T
 
 use crate::args::{CircuitArgs, FallbackOn, TypeList};
 use crate::item::{self, Body, Function, Param};
+use crate::template::Piece;
 use crate::validate::{self, Errors};
 
 /// Entry point: expands `#[circuit(args)] item`.
@@ -130,8 +137,11 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     let locals = Locals::new();
     let breaker = &locals.breaker;
 
-    let mut body = inner_attrs.clone();
-    body.extend(lookup(args, function, &locals));
+    let mut prelude = inner_attrs.clone();
+    let (statements, scoped) = lookup(args, function, &locals);
+    prelude.extend(statements);
+    // What follows the lookup; a sync keyed function runs it inside `with_keyed_breaker`.
+    let mut body = TokenStream::new();
 
     let judge = {
         let failure_if = match &args.failure_if {
@@ -230,11 +240,28 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
             #admitted
         });
     }
+    match scoped {
+        // A rejection's `return` now leaves the closure, whose return type is the function's.
+        Some((key, settings)) if !is_async => prelude.extend(quote! {
+            ::breaker::__private::with_keyed_breaker(
+                &#key,
+                || #settings,
+                |#breaker: &::breaker::__private::Breaker| -> #output { #body },
+            )
+        }),
+        Some((key, settings)) => {
+            prelude.extend(quote! {
+                let #breaker = &::breaker::__private::keyed_breaker_arc(&#key, || #settings);
+            });
+            prelude.extend(body);
+        }
+        None => prelude.extend(body),
+    }
     // The new body goes in the user's own braces. With call-site braces the function's span
     // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
     // item lints) for it (tracing #1366).
     let mut output = quote!(#(#attrs)* #vis #sig);
-    brace.surround(&mut output, |tokens| tokens.extend(body));
+    brace.surround(&mut output, |tokens| tokens.extend(prelude));
     Ok(output)
 }
 
@@ -248,6 +275,7 @@ struct Locals {
     fake_return: Ident,
     fallback: Ident,
     result: Ident,
+    key: Ident,
 }
 
 impl Locals {
@@ -261,13 +289,19 @@ impl Locals {
             fake_return: local("__breaker_return"),
             fallback: local("__breaker_fallback"),
             result: local("__breaker_result"),
+            key: local("__breaker_key"),
         }
     }
 }
 
 /// The statements that bind `__breaker` to this call's breaker: the function's own, cached in a
-/// static, or the one for this call's key.
-fn lookup(args: &CircuitArgs, function: &Function, locals: &Locals) -> TokenStream {
+/// static. For a keyed name, the statements that assemble this call's key instead, and the key
+/// and the settings to look it up with.
+fn lookup(
+    args: &CircuitArgs,
+    function: &Function,
+    locals: &Locals,
+) -> (TokenStream, Option<(Ident, TokenStream)>) {
     let Locals { cell, breaker, .. } = locals;
     let mut statements = TokenStream::new();
     if args.name.is_none() {
@@ -291,34 +325,57 @@ fn lookup(args: &CircuitArgs, function: &Function, locals: &Locals) -> TokenStre
     let settings = settings(args);
     match &args.name {
         Some(name) if name.template.is_keyed() => {
-            let format = LitStr::new(&name.template.format_string(), name.lit.span());
-            // The parameters themselves (raw identifiers stay raw), underlined at the name if
-            // one is not `Display`.
-            let keys = name.template.keys().filter_map(|key| {
-                item::params(&function.sig).find_map(|param| match param {
-                    Param::Named { ident, .. } if ident.unraw() == key => {
-                        let mut ident = ident.clone();
-                        ident.set_span(name.lit.span());
-                        Some(ident)
-                    }
-                    _ => None,
-                })
-            });
-            statements.extend(quote! {
-                let #breaker = &::breaker::__private::keyed_breaker(
-                    ::core::format_args!(#format, #(#keys),*),
-                    || #settings,
-                );
-            });
+            statements.extend(key_statements(name, function, &locals.key));
+            (statements, Some((locals.key.clone(), settings)))
         }
-        _ => statements.extend(quote! {
-            static #cell: ::breaker::__private::OnceLock<
-                ::breaker::__private::Arc<::breaker::__private::Breaker>,
-            > = ::breaker::__private::OnceLock::new();
-            let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
-        }),
+        _ => {
+            statements.extend(quote! {
+                static #cell: ::breaker::__private::OnceLock<
+                    ::breaker::__private::Arc<::breaker::__private::Breaker>,
+                > = ::breaker::__private::OnceLock::new();
+                let #breaker = ::breaker::__private::breaker(&#cell, || #settings);
+            });
+            (statements, None)
+        }
     }
-    statements
+}
+
+/// `let mut key = KeyBuffer::new();` and a block appending each piece of the name: literal text
+/// as is, each parameter by `PushKey` (a copy of its text for strings and integers, `Display`
+/// otherwise). The `Display` fallback is always type-checked: a parameter without `Display` is
+/// reported as `format_args!` reports it, under the name.
+fn key_statements(name: &crate::args::NameArg, function: &Function, key: &Ident) -> TokenStream {
+    let mut pushes = TokenStream::new();
+    for piece in name.template.pieces() {
+        match piece {
+            Piece::Text(text) => pushes.extend(quote!(#key.push_str(#text);)),
+            Piece::Key(param) => {
+                // The parameter itself (a raw identifier stays raw), underlined at the name if
+                // it is not `Display`. `validate` has checked that it exists.
+                let Some(mut ident) = item::params(&function.sig).find_map(|p| match p {
+                    Param::Named { ident, .. } if ident.unraw() == param => Some(ident.clone()),
+                    _ => None,
+                }) else {
+                    continue;
+                };
+                ident.set_span(name.lit.span());
+                let format = LitStr::new("{}", name.lit.span());
+                pushes.extend(quote! {
+                    (&::breaker::__private::KeyArg(&#ident)).push_key(
+                        &mut #key,
+                        |#key| #key.push_fmt(::core::format_args!(#format, #ident)),
+                    );
+                });
+            }
+        }
+    }
+    quote! {
+        let mut #key = ::breaker::__private::KeyBuffer::new();
+        {
+            use ::breaker::__private::PushKey as _;
+            #pushes
+        }
+    }
 }
 
 /// How an error counts: every one, by the `record`/`ignore` lists, or by `record_if`. A
@@ -798,9 +855,34 @@ mod tests {
         );
         assert_parses(&out);
         assert!(!out.contains("static"), "{out}");
+        // The key, piece by piece: literal text as is, each parameter through `PushKey` with a
+        // `Display` fallback.
         assert!(
             out.contains(
-                "let __breaker = & :: breaker :: __private :: keyed_breaker (:: core :: format_args ! (\"http:{}:{{{}}}\" , host , r#port) , || :: breaker :: __private :: SiteSettings :: keyed (:: core :: file ! () , :: core :: line ! ()) . idle_ttl_nanos (600000000000u64) ,) ;"
+                "let mut __breaker_key = :: breaker :: __private :: KeyBuffer :: new () ; { use :: breaker :: __private :: PushKey as _ ; __breaker_key . push_str (\"http:\") ; (& :: breaker :: __private :: KeyArg (& host)) . push_key (& mut __breaker_key , | __breaker_key | __breaker_key . push_fmt (:: core :: format_args ! (\"{}\" , host)) ,) ; __breaker_key . push_str (\":{\") ; (& :: breaker :: __private :: KeyArg (& r#port)) . push_key (& mut __breaker_key , | __breaker_key | __breaker_key . push_fmt (:: core :: format_args ! (\"{}\" , r#port)) ,) ; __breaker_key . push_str (\"}\") ; }"
+            ),
+            "{out}"
+        );
+        // A sync function runs the rest of its body with the breaker the lookup lends it.
+        assert!(
+            out.contains(
+                ":: breaker :: __private :: with_keyed_breaker (& __breaker_key , || :: breaker :: __private :: SiteSettings :: keyed (:: core :: file ! () , :: core :: line ! ()) . idle_ttl_nanos (600000000000u64) , | __breaker : & :: breaker :: __private :: Breaker | -> Result < u32 , E > { let __breaker_permit = match :: breaker :: __private :: acquire (__breaker)"
+            ),
+            "{out}"
+        );
+        // An async one holds it for the future.
+        let out = expand(
+            quote!(name = "http:{host}"),
+            quote!(
+                async fn get(host: String) -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert_parses(&out);
+        assert!(
+            out.contains(
+                "let __breaker = & :: breaker :: __private :: keyed_breaker_arc (& __breaker_key , || :: breaker :: __private :: SiteSettings :: keyed (:: core :: file ! () , :: core :: line ! ())) ; :: breaker :: __private :: call_async (__breaker ,"
             ),
             "{out}"
         );

@@ -12,7 +12,7 @@ pub(crate) struct Template {
 }
 
 #[derive(Debug, PartialEq)]
-enum Piece {
+pub(crate) enum Piece {
     /// Literal text, with `{{`/`}}` already unescaped.
     Text(String),
     /// `{ident}`: the value of the parameter `ident`.
@@ -72,6 +72,11 @@ impl Template {
         Ok(Template { pieces })
     }
 
+    /// Literal text and placeholders, in order.
+    pub(crate) fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
     /// The parameters the name is keyed by, in order of appearance (with repeats).
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|piece| match piece {
@@ -92,17 +97,6 @@ impl Template {
             .map(|piece| match piece {
                 Piece::Text(text) => text.as_str(),
                 Piece::Key(_) => "{}",
-            })
-            .collect()
-    }
-
-    /// The `format_args!` string: literal text escaped again, each placeholder `{}`.
-    pub(crate) fn format_string(&self) -> String {
-        self.pieces
-            .iter()
-            .map(|piece| match piece {
-                Piece::Text(text) => text.replace('{', "{{").replace('}', "}}"),
-                Piece::Key(_) => "{}".to_owned(),
             })
             .collect()
     }
@@ -137,7 +131,7 @@ fn bad_placeholder(inside: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Template;
+    use super::{Piece, Template};
 
     fn err(text: &str) -> String {
         match Template::parse(text) {
@@ -156,17 +150,34 @@ mod tests {
         assert_eq!(template.text(), "a{b}c");
     }
 
+    fn text(text: &str) -> Piece {
+        Piece::Text(text.to_owned())
+    }
+
+    fn key(key: &str) -> Piece {
+        Piece::Key(key.to_owned())
+    }
+
     #[test]
     fn keyed_names() {
         let template = Template::parse("http:{host}:{port}/{{x}}").expect("parses");
         assert!(template.is_keyed());
         assert_eq!(template.keys().collect::<Vec<_>>(), ["host", "port"]);
-        assert_eq!(template.format_string(), "http:{}:{}/{{x}}");
-        let template = Template::parse("{tenant}").expect("parses");
-        assert_eq!(template.format_string(), "{}");
         assert_eq!(
-            Template::parse("{a}{a}").expect("parses").format_string(),
-            "{}{}"
+            template.pieces(),
+            [
+                text("http:"),
+                key("host"),
+                text(":"),
+                key("port"),
+                text("/{x}")
+            ]
+        );
+        let template = Template::parse("{tenant}").expect("parses");
+        assert_eq!(template.pieces(), [key("tenant")]);
+        assert_eq!(
+            Template::parse("{a}{a}").expect("parses").pieces(),
+            [key("a"), key("a")]
         );
     }
 

@@ -136,6 +136,22 @@ fn parse(text: &str) -> Result<u32, Box<dyn Error + Send + Sync>> {
     Ok(number)
 }
 
+/// A sync keyed name: a string, an integer and a `Display` key, assembled on the stack, with
+/// a fallback, and the rest of the body run with the breaker the lookup lends.
+#[circuit(name = "lints.host:{host}:{port}/{kind}", idle_ttl = "10m", fallback = refuse)]
+fn connect(host: &str, port: u16, kind: io::ErrorKind) -> io::Result<u16> {
+    if host.is_empty() {
+        Err(io::Error::from(kind))
+    } else {
+        Ok(port)
+    }
+}
+
+/// The fallback of `connect`.
+fn refuse(host: &str, port: u16, kind: io::ErrorKind) -> io::Result<u16> {
+    Err(io::Error::new(kind, format!("{host}:{port} is refused")))
+}
+
 /// Runs each shape once.
 /// `async` with a one-expression body: the expansion must not nest it in braces of its own,
 /// which `unused_braces` would flag.
@@ -153,6 +169,7 @@ pub fn main() {
         Some(vec![b'a', b'b', 1])
     );
     assert_eq!(count(&[1, 2]).ok(), Some(2));
+    assert_eq!(connect("a", 80, io::ErrorKind::Other).ok(), Some(80));
     let runtime = Builder::new_current_thread().enable_time().build();
     if let Ok(runtime) = runtime {
         assert_eq!(runtime.block_on(service.value_async()).ok(), Some(1));
