@@ -166,16 +166,29 @@ fn pair(low: u64, high: u64) -> u128 {
     u128::from(low) | u128::from(high) << 64
 }
 
-/// A lookup by `&str`, whose words are read from the string.
-struct StrQuery<'a>(&'a str);
+/// A lookup by `&str`, whose words are read from the string (once, for a short one).
+struct StrQuery<'a> {
+    name: &'a [u8],
+    short: Option<[u64; 3]>,
+}
+
+impl<'a> StrQuery<'a> {
+    #[inline]
+    fn new(name: &'a str) -> StrQuery<'a> {
+        let name = name.as_bytes();
+        StrQuery {
+            name,
+            short: short_words(name),
+        }
+    }
+}
 
 impl Hash for StrQuery<'_> {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let bytes = self.0.as_bytes();
-        match short_words(bytes) {
-            Some(words) => hash_short(words, bytes.len(), state),
-            None => hash_long(words(bytes), bytes.len(), state),
+        match self.short {
+            Some(short) => hash_short(short, self.name.len(), state),
+            None => hash_long(words(self.name), self.name.len(), state),
         }
     }
 }
@@ -183,11 +196,11 @@ impl Hash for StrQuery<'_> {
 impl papaya::Equivalent<Key> for StrQuery<'_> {
     #[inline]
     fn equivalent(&self, key: &Key) -> bool {
-        let bytes = self.0.as_bytes();
-        key.len == bytes.len()
-            && match &key.words {
-                KeyWords::Short(stored) => short_words(bytes).is_some_and(|w| same(&w, stored)),
-                KeyWords::Long(stored) => stored.iter().copied().eq(words(bytes)),
+        key.len == self.name.len()
+            && match (&key.words, &self.short) {
+                (KeyWords::Short(stored), Some(short)) => same(short, stored),
+                (KeyWords::Long(stored), None) => stored.iter().copied().eq(words(self.name)),
+                _ => false,
             }
     }
 }
@@ -273,7 +286,7 @@ impl Registry {
     pub fn get(&self, name: &str) -> Option<Arc<Breaker>> {
         self.entries
             .pin()
-            .get(&StrQuery(name))
+            .get(&StrQuery::new(name))
             .map(|e| Arc::clone(&e.breaker))
     }
 
@@ -314,7 +327,7 @@ impl Registry {
         name: &str,
         make: impl FnOnce() -> Settings,
     ) -> Result<Arc<Breaker>, ConfigError> {
-        if let Some(entry) = self.entries.pin().get(&StrQuery(name)) {
+        if let Some(entry) = self.entries.pin().get(&StrQuery::new(name)) {
             entry.touch();
             return Ok(Arc::clone(&entry.breaker));
         }
@@ -354,7 +367,7 @@ impl Registry {
         make: impl FnOnce() -> Settings,
         call: impl FnOnce(&Breaker) -> R,
     ) -> Result<R, ConfigError> {
-        if let Some(entry) = self.entries.pin().get(&StrQuery(name)) {
+        if let Some(entry) = self.entries.pin().get(&StrQuery::new(name)) {
             entry.touch();
             return Ok(call(&entry.breaker));
         }
@@ -422,7 +435,7 @@ impl Registry {
         evictable: bool,
     ) -> Option<Arc<Breaker>> {
         let entries = self.entries.pin();
-        let entry = entries.get(&StrQuery(name))?;
+        let entry = entries.get(&StrQuery::new(name))?;
         entry.note_conflict(declared, site);
         if evictable {
             entry.touch();
@@ -592,7 +605,7 @@ impl Registry {
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker>> {
         self.entries
             .pin()
-            .remove(&StrQuery(name))
+            .remove(&StrQuery::new(name))
             .map(|e| Arc::clone(&e.breaker))
     }
 
