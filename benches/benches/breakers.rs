@@ -468,8 +468,14 @@ fn two_threads_io(c: &mut Criterion) {
     g.finish();
 }
 
+/// A keyed breaker per host, as `#[circuit(name = "http:{host}")]` writes it.
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "http:{host}")]
+fn keyed_work(host: &str, x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
 /// Keyed breakers (`name = "http:{host}"`): looking up existing keys among 1 000, a different key
-/// each call (the cost depends on the key: see BENCHMARKS.md).
+/// each call (`*_scattered`: every lookup misses the caches), or the same key every call.
 fn keyed(c: &mut Criterion) {
     let mut g = c.benchmark_group("keyed");
     baseline(&mut g);
@@ -477,37 +483,44 @@ fn keyed(c: &mut Criterion) {
     let per_host = || Settings::default().max_failures(5);
     let hosts: Vec<String> = (0..1000).map(|i| format!("host-{i}.example")).collect();
     let names: Vec<String> = hosts.iter().map(|h| format!("http:{h}")).collect();
-    for name in &names {
+    for (host, name) in hosts.iter().zip(&names) {
         registry.get_or_create_with(name, per_host).unwrap();
+        keyed_work(host, 1).unwrap();
     }
-    let site = || breaker::__private::SiteSettings::keyed(file!(), line!()).max_failures(5);
     // Visits every key in a scattered order.
     let mut i = 0usize;
     let mut next = move || {
         i = (i + 617) % 1000;
         i
     };
-    g.bench_function("ours_lookup_str", |b| {
+    g.bench_function("ours_with_or_create_one_key", |b| {
+        b.iter(|| {
+            registry.with_or_create(black_box(&names[417]), per_host, |b| {
+                black_box(b);
+            })
+        })
+    });
+    g.bench_function("ours_with_or_create_scattered", |b| {
+        b.iter(|| {
+            let name = names[next()].as_str();
+            registry.with_or_create(black_box(name), per_host, |b| {
+                black_box(b);
+            })
+        })
+    });
+    g.bench_function("ours_get_or_create_with_scattered", |b| {
         b.iter(|| {
             let name = names[next()].as_str();
             black_box(registry.get_or_create_with(black_box(name), per_host))
         })
     });
-    g.bench_function("ours_lookup_format_args", |b| {
-        b.iter(|| {
-            let host = hosts[next()].as_str();
-            black_box(breaker::__private::keyed_breaker(
-                format_args!("http:{}", black_box(host)),
-                site,
-            ))
-        })
+    g.bench_function("ours_macro_call_one_key", |b| {
+        b.iter(|| black_box(keyed_work(black_box(&hosts[417]), black_box(1))))
     });
-    g.bench_function("ours_lookup_and_call", |b| {
+    g.bench_function("ours_macro_call_scattered", |b| {
         b.iter(|| {
             let host = hosts[next()].as_str();
-            let breaker =
-                breaker::__private::keyed_breaker(format_args!("http:{}", black_box(host)), site);
-            black_box(breaker.call(|| work(black_box(1))))
+            black_box(keyed_work(black_box(host), black_box(1)))
         })
     });
     g.finish();

@@ -12,7 +12,7 @@
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
 //! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
 //! async_builder,
-//! async_macro, keyed_str, keyed_fmt, keyed_spread (lookup cost per key position), coarse_clock,
+//! async_macro, keyed_str, keyed_macro (lookup and call), keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
 //! breaker) and two_threads_separate (a breaker each, so nothing is shared).
 
@@ -83,13 +83,15 @@ fn loop_keyed_str(name: &str, n: u64) {
     }
 }
 
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "http:{host}")]
+fn keyed_work(host: &str, x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
 #[inline(never)]
-fn loop_keyed_fmt(host: &str, n: u64) {
-    for _ in 0..n {
-        black_box(breaker::__private::keyed_breaker(
-            format_args!("http:{}", black_box(host)),
-            || breaker::__private::SiteSettings::keyed(file!(), line!()),
-        ));
+fn loop_keyed_macro(host: &str, n: u64) {
+    for i in 0..n {
+        black_box(keyed_work(black_box(host), black_box(i)).is_ok());
     }
 }
 
@@ -198,7 +200,7 @@ fn main() {
             &ours(Settings::default().slow_call(secs(1)).slow_rate(0.5)),
             n,
         ),
-        "keyed_str" | "keyed_fmt" => {
+        "keyed_str" | "keyed_macro" => {
             for i in 0..1000 {
                 breaker::registry()
                     .get_or_create_with(&format!("http:host-{i}"), Settings::default)
@@ -207,7 +209,7 @@ fn main() {
             if scenario == "keyed_str" {
                 loop_keyed_str("http:host-417", n)
             } else {
-                loop_keyed_fmt("host-417", n)
+                loop_keyed_macro("host-417", n)
             }
         }
         "async_baseline" => loop_async_baseline(n),

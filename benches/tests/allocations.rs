@@ -128,6 +128,16 @@ fn guarded_open(x: u64) -> Result<u64, AppError> {
     ok(x)
 }
 
+#[breaker::circuit(max_failures = 5, name = "allocations:{host}")]
+fn guarded_keyed(host: &str, x: u64) -> Result<u64, AppError> {
+    ok(x)
+}
+
+#[breaker::circuit(max_failures = 5, name = "allocations:async:{host}")]
+async fn guarded_keyed_async(host: &str, x: u64) -> Result<u64, AppError> {
+    ok(x)
+}
+
 #[breaker::circuit(max_failures = 5, name = "allocations.macro.async")]
 async fn guarded_async(x: u64) -> Result<u64, AppError> {
     ok(x)
@@ -237,11 +247,19 @@ fn keyed_lookups_of_existing_keys_allocate_nothing() {
             .get_or_create_with("allocations:host-1", per_host)
             .unwrap();
     });
+    assert_no_allocation("with_or_create, existing", |i| {
+        registry
+            .with_or_create("allocations:host-1", per_host, |b| {
+                assert!(b.call(|| ok(i)).is_ok());
+            })
+            .unwrap();
+    });
     let host = String::from("host-2.example");
-    let site = || breaker::__private::SiteSettings::keyed(file!(), line!()).max_failures(5);
-    assert_no_allocation("keyed_breaker(format_args!), existing", |i| {
-        let b = breaker::__private::keyed_breaker(format_args!("allocations:{host}"), site);
-        assert!(b.call(|| ok(i)).is_ok());
+    assert_no_allocation("keyed #[circuit] fn, existing key", |i| {
+        assert!(guarded_keyed(&host, i).is_ok());
+    });
+    assert_no_allocation("keyed async #[circuit] fn, existing key", |i| {
+        assert!(block_on(guarded_keyed_async(&host, i)).is_ok());
     });
 }
 

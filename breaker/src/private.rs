@@ -4,7 +4,6 @@
 //! Everything here exists only for `breaker-macros`, which is pinned to this exact version of
 //! `breaker`, and may change in any release.
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -54,7 +53,7 @@ impl SiteSettings {
     }
 
     /// A breaker per value of a parameter (`name = "http:{host}"`); the name comes with each
-    /// lookup, see [`keyed_breaker`].
+    /// lookup, see [`with_keyed_breaker`].
     pub fn keyed(file: &'static str, line: u32) -> Self {
         Self::new(Name::from(""), file, line)
     }
@@ -228,14 +227,6 @@ pub fn with_keyed_breaker<R>(
 #[inline]
 pub fn keyed_breaker_arc(key: &KeyBuffer, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
     crate::registry().keyed(key, || keyed_settings(site))
-}
-
-/// The breaker for a key given as `format_args!("http:{}", host)`: what keyed functions
-/// expanded to before [`with_keyed_breaker`]. Looking up an existing key allocates nothing.
-pub fn keyed_breaker(key: fmt::Arguments<'_>, site: impl FnOnce() -> SiteSettings) -> Arc<Breaker> {
-    let mut buffer = KeyBuffer::new();
-    buffer.push_fmt(key);
-    keyed_breaker_arc(&buffer, site)
 }
 
 fn keyed_settings(site: impl FnOnce() -> SiteSettings) -> (Settings, Site) {
@@ -578,6 +569,7 @@ async fn within_timeout<F: Future>(breaker: &Breaker, body: F) -> Result<F::Outp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt;
 
     fn name(site_path: &'static str) -> String {
         SiteSettings::nested(site_path, "a.rs", 1).name.to_string()
