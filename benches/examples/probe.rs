@@ -10,7 +10,7 @@
 //!
 //! Without valgrind it prints ns per call, for a quick look (`probe closed_builder 20000000`).
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
-//! open_builder, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
+//! open_builder, open_macro, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
 //! async_builder,
 //! async_macro, keyed_str, keyed_macro (lookup and call), keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
@@ -65,6 +65,18 @@ fn loop_baseline(n: u64) {
 fn loop_breaker(b: &Breaker, n: u64) {
     for i in 0..n {
         black_box(b.call(|| work(black_box(i))).is_ok());
+    }
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "1h", name = "probe.macro.open")]
+fn macro_open_work(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+#[inline(never)]
+fn loop_macro_open(n: u64) {
+    for i in 0..n {
+        black_box(macro_open_work(black_box(i)).is_ok());
     }
 }
 
@@ -186,6 +198,11 @@ fn main() {
             let b = ours(Settings::default().cooldown(secs(3600)));
             b.open();
             loop_breaker(&b, n)
+        }
+        "open_macro" => {
+            let _ = macro_open_work(0);
+            breaker::registry().get("probe.macro.open").unwrap().open();
+            loop_macro_open(n)
         }
         "net_failures" => loop_breaker(&ours(Settings::default().net_failures(5)), n),
         "rate_time_window" => loop_breaker(

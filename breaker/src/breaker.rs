@@ -215,6 +215,15 @@ impl Ticket {
     }
 }
 
+/// Why a call was turned away, before it becomes an [`Error`]: small enough to travel in
+/// registers, so that the 48-byte error is built once, where the caller returns it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rejection {
+    Open { retry_after_nanos: u64 },
+    ForcedOpen,
+    HalfOpenFull,
+}
+
 /// The right to make one guarded call, for code that cannot be a closure or a future.
 ///
 /// Report how the call went with [`success`](Permit::success), [`failure`](Permit::failure),
@@ -470,7 +479,12 @@ impl Breaker {
         J: FnOnce(&Result<T, E>) -> Outcome,
         E: CircuitError,
     {
-        self.acquire()?.run(f, judge)
+        // Not through `acquire`: the error is built only here, where the caller returns it,
+        // rather than built, returned and moved again (48 bytes at every step).
+        match self.acquire_or_reject() {
+            Ok(permit) => permit.run(f, judge),
+            Err(rejection) => Err(E::from(self.rejection_error(rejection))),
+        }
     }
 
     /// Awaits `future` if the breaker admits it and records how it went.
@@ -519,6 +533,13 @@ impl Breaker {
     /// Asks to make one call; see [`Permit`].
     #[inline]
     pub fn acquire(&self) -> Result<Permit<'_>, Error> {
+        self.acquire_or_reject()
+            .map_err(|rejection| self.rejection_error(rejection))
+    }
+
+    /// [`acquire`](Self::acquire) for callers that build the error where they return it.
+    #[inline(always)]
+    pub(crate) fn acquire_or_reject(&self) -> Result<Permit<'_>, Rejection> {
         let ticket = self.admit()?;
         Ok(Permit {
             breaker: self,
@@ -662,8 +683,13 @@ impl Breaker {
 
     /// For an open `word`: the time left, or `None` once the cooldown is over.
     fn retry_after_in(&self, word: Word) -> Option<Duration> {
+        self.nanos_left_in(word).map(Duration::from_nanos)
+    }
+
+    /// [`retry_after_in`](Self::retry_after_in) in nanoseconds.
+    fn nanos_left_in(&self, word: Word) -> Option<u64> {
         let (now, until) = self.deadline_of(word)?;
-        (now < until).then(|| Duration::from_nanos(until - now))
+        (now < until).then(|| until - now)
     }
 
     /// For a recovering `word`: the share of calls to admit now, or `None` once the ramp is over.
@@ -703,7 +729,7 @@ impl Breaker {
     }
 
     #[inline(always)]
-    pub(crate) fn admit(&self) -> Result<Ticket, Error> {
+    pub(crate) fn admit(&self) -> Result<Ticket, Rejection> {
         let word = self.load();
         if word.mode() == Mode::Closed {
             return Ok(Ticket {
@@ -719,9 +745,8 @@ impl Breaker {
                 let now = self.clock.coarse_nanos();
                 let until = deadline.until_nanos();
                 if now < until {
-                    return Err(self.reject(Error::Open {
-                        name: self.name.clone(),
-                        retry_after: Duration::from_nanos(until - now),
+                    return Err(self.reject(Rejection::Open {
+                        retry_after_nanos: until - now,
                     }));
                 }
             }
@@ -740,7 +765,7 @@ impl Breaker {
     }
 
     #[inline(never)]
-    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Error> {
+    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Rejection> {
         loop {
             let ticket = Ticket {
                 admitted: word,
@@ -775,23 +800,15 @@ impl Breaker {
                         });
                     }
                     Some(_) => {
-                        return Err(self.reject(Error::Open {
-                            name: self.name.clone(),
-                            retry_after: Duration::ZERO,
+                        return Err(self.reject(Rejection::Open {
+                            retry_after_nanos: 0,
                         }));
                     }
                 },
-                Mode::ForcedOpen => {
-                    return Err(self.reject(Error::ForcedOpen {
-                        name: self.name.clone(),
-                    }));
-                }
+                Mode::ForcedOpen => return Err(self.reject(Rejection::ForcedOpen)),
                 Mode::Open => {
-                    if let Some(retry_after) = self.retry_after_in(word) {
-                        return Err(self.reject(Error::Open {
-                            name: self.name.clone(),
-                            retry_after,
-                        }));
+                    if let Some(retry_after_nanos) = self.nanos_left_in(word) {
+                        return Err(self.reject(Rejection::Open { retry_after_nanos }));
                     }
                     let trial = word.next(Mode::HalfOpen).with_in_flight(1);
                     match self.transition(word, trial) {
@@ -806,9 +823,7 @@ impl Breaker {
                 }
                 Mode::HalfOpen => {
                     if word.in_flight() >= self.settings().half_open_calls {
-                        return Err(self.reject(Error::HalfOpenFull {
-                            name: self.name.clone(),
-                        }));
+                        return Err(self.reject(Rejection::HalfOpenFull));
                     }
                     match self.cas(word, word.with_in_flight(word.in_flight() + 1)) {
                         Ok(()) => {
@@ -824,20 +839,37 @@ impl Breaker {
         }
     }
 
-    /// Not `#[cold]`: during an outage, rejecting is what the breaker does all day. Inline, so
-    /// the error is built where the caller returns it instead of being copied in and out.
+    /// Not `#[cold]`: during an outage, rejecting is what the breaker does all day.
     #[inline(always)]
-    fn reject(&self, error: Error) -> Error {
+    fn reject(&self, rejection: Rejection) -> Rejection {
         self.totals.bump(Kind::Rejection);
         if self.observed.load(Ordering::Relaxed) {
-            self.emit_rejected(&error);
+            self.emit_rejected(rejection);
         }
-        error
+        rejection
     }
 
     #[inline(never)]
-    fn emit_rejected(&self, error: &Error) {
-        self.emit(|name| Event::Rejected { name, error });
+    fn emit_rejected(&self, rejection: Rejection) {
+        let error = self.rejection_error(rejection);
+        self.emit(|name| Event::Rejected {
+            name,
+            error: &error,
+        });
+    }
+
+    /// The error a rejection returns to the caller.
+    #[inline(always)]
+    pub(crate) fn rejection_error(&self, rejection: Rejection) -> Error {
+        let name = self.name.clone();
+        match rejection {
+            Rejection::Open { retry_after_nanos } => Error::Open {
+                name,
+                retry_after: Duration::from_nanos(retry_after_nanos),
+            },
+            Rejection::ForcedOpen => Error::ForcedOpen { name },
+            Rejection::HalfOpenFull => Error::HalfOpenFull { name },
+        }
     }
 
     /// How an error counts under the `record` and `ignore` lists: a failure, a success (not

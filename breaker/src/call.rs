@@ -14,7 +14,7 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::breaker::{Breaker, Permit, Ticket};
+use crate::breaker::{Breaker, Permit, Rejection, Ticket};
 use crate::classify::Outcome;
 use crate::error::Error;
 use crate::timeout::Timer;
@@ -72,7 +72,7 @@ struct Flight<'a> {
 impl Flight<'_> {
     /// Asks for admission at the first poll; starts the timer if the breaker has a time limit.
     #[inline(always)]
-    fn admit(&mut self) -> Result<(), Error> {
+    fn admit(&mut self) -> Result<(), Rejection> {
         match self.breaker.admit() {
             Ok(ticket) => {
                 self.stage.leave_unowned(Stage::Admitted(ticket));
@@ -206,7 +206,10 @@ where
         if let Stage::Fresh = *flight.stage
             && let Err(rejected) = flight.admit()
         {
-            return Poll::Ready(Err(convert(this.ends, rejected)));
+            return Poll::Ready(Err(convert(
+                this.ends,
+                flight.breaker.rejection_error(rejected),
+            )));
         }
         let Stage::Admitted(ticket) = *flight.stage else {
             return poll_given(flight, this.ends, this.future, cx);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use std::sync::{Arc, OnceLock};
 
+use crate::breaker::Rejection;
 pub use crate::classify::Outcome;
 use crate::classify::{AsError, CircuitError};
 pub use crate::name::KeyBuffer;
@@ -386,15 +387,32 @@ signed_key_parts!(i8 i16 i32 i64 isize);
 
 /// Asks `breaker` for a permit; generated code handles the rejection (fallback or error).
 #[inline]
-pub fn acquire(breaker: &Breaker) -> Result<Permit<'_>, Error> {
-    breaker.acquire()
+pub fn acquire(breaker: &Breaker) -> Result<Permit<'_>, Rejected<'_>> {
+    breaker
+        .acquire_or_reject()
+        .map_err(|rejection| Rejected { breaker, rejection })
+}
+
+/// A call `breaker` turned away. The [`Error`] is built only by [`into_error`], where the
+/// function returns it, instead of being built and then moved (48 bytes) on the way.
+#[derive(Debug)]
+pub struct Rejected<'a> {
+    breaker: &'a Breaker,
+    rejection: Rejection,
+}
+
+impl From<Rejected<'_>> for Error {
+    #[inline(always)]
+    fn from(rejected: Rejected<'_>) -> Error {
+        rejected.breaker.rejection_error(rejected.rejection)
+    }
 }
 
 /// Converts a rejection or a timeout into the function's error type. The only place generated
 /// code needs `E: From<breaker::Error>`, so the diagnostic for a type without it names this.
 #[inline]
-pub fn into_error<E: CircuitError>(error: Error) -> E {
-    E::from(error)
+pub fn into_error<E: CircuitError>(error: impl Into<Error>) -> E {
+    E::from(error.into())
 }
 
 // How a finished call counts. Generated code calls these from closures it writes itself
