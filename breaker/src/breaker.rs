@@ -280,7 +280,7 @@ impl<F: Future> Future for FailOnPanic<'_, '_, F> {
     }
 }
 
-/// Dropped only while unwinding out of a guarded closure.
+/// Dropped only while unwinding out of a guarded closure or its verdict.
 struct FailOnUnwindTicket<'a> {
     breaker: &'a Breaker,
     ticket: Ticket,
@@ -350,8 +350,10 @@ impl<'a> Permit<'a> {
         std::mem::forget(self);
         let unwinding = FailOnUnwindTicket { breaker, ticket };
         let result = f();
+        // A panicking verdict counts as a failure too, rather than leave a half-open slot taken.
+        let outcome = judge(&result);
         std::mem::forget(unwinding);
-        breaker.complete(ticket, judge(&result));
+        breaker.complete(ticket, outcome);
         // Rebuilt variant by variant rather than returned as is: `f` has just written `result`
         // in word-sized stores, and a plain move of a result returned in memory copies it in
         // 16-byte loads that the processor cannot forward from those stores, a stall of
@@ -795,7 +797,7 @@ impl Breaker {
                             Ok(()) => {
                                 return Ok(Ticket {
                                     admitted: closed,
-                                    ..ticket
+                                    started: self.start_time(),
                                 });
                             }
                             Err(actual) => word = actual,
@@ -1091,7 +1093,7 @@ impl Breaker {
     fn publish_deadline(&self, generation: u32, after: Duration) {
         let until = self
             .clock
-            .coarse_nanos()
+            .fresh_nanos()
             .saturating_add(crate::clock::duration_to_nanos(after));
         let new = Deadline::new(generation, until);
         let _ = self
@@ -1336,6 +1338,42 @@ mod tests {
         clock.advance(Duration::from_secs(5));
         assert_eq!(admitted(&b), 1000);
         assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn the_call_that_ends_a_ramp_up_is_timed_from_its_own_start() {
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_secs(3600));
+        let b = breaker(
+            &clock,
+            Settings::default()
+                .max_failures(100)
+                .slow_call(Duration::from_secs(1))
+                .slow_rate(0.5)
+                .window_calls(10)
+                .min_calls(1)
+                .ramp_up(Duration::from_secs(10)),
+        );
+        b.half_open();
+        let _ = b.call(ok);
+        assert_eq!(b.state(), State::Recovering);
+        clock.advance(Duration::from_secs(10));
+        // Admitted by the ramp's end, and instantaneous: not slow.
+        assert!(b.call(ok).is_ok());
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn a_panicking_verdict_counts_as_a_failure_and_frees_the_half_open_slot() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock, Settings::default().half_open_calls(1));
+        b.half_open();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.call_with(ok, |_| -> Outcome { panic!("verdict") })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(b.state(), State::Open, "the trial failed");
+        assert_eq!(b.report().failures(), 1);
     }
 
     #[test]

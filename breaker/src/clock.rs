@@ -10,12 +10,13 @@
 //! load. The thread starts at the first reading, parks after a quarter of a second without any,
 //! and is woken by the next one; until it runs again, readings go to the system directly. A reading
 //! may therefore lag the precise time by a millisecond plus the kernel's tick (1-4 ms), more if the
-//! machine is too loaded to schedule the thread: cooldowns end that much late, never early.
+//! machine is too loaded to schedule the thread: cooldowns end that much late, never early (a trip
+//! reads the system itself to start its deadline), and durations measured for slow calls can be
+//! off by as much.
 //! Breakers that never need the time (closed, counting consecutive failures) never start it.
 //! A process that must not have the thread can give its breakers a [`Clock`] of its own
 //! (`Builder::clock`), which they read instead. A child process forked from one with the thread
-//! has no such thread: on Linux it reads the system directly from then on; elsewhere, give
-//! breakers in forked children a clock of their own.
+//! has no such thread, so it reads the system directly from then on.
 //!
 //! ```
 //! use breaker::{Breaker, clock::ManualClock};
@@ -155,15 +156,38 @@ impl Ticker {
         now
     }
 
+    /// A reading from the system, for the rare moments that start a deadline (a trip): the
+    /// cache may lag by as long as its thread went unscheduled, and a deadline counted from a
+    /// lagging time would end early. The cache is moved up to it, so that later readings do not
+    /// see time before it (a `retry_after` longer than the cooldown).
+    fn fresh(&'static self) -> u64 {
+        let now = read_system_nanos().max(1);
+        let mut cached = self.now.load(Ordering::Relaxed);
+        // Zero means the thread is not ticking: leave it so, or readers would trust it.
+        while cached != 0 && cached < now {
+            match self
+                .now
+                .compare_exchange_weak(cached, now, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => cached = actual,
+            }
+        }
+        now
+    }
+
     /// Reads the system (before waking the thread, so that its first tick is no earlier than
     /// this reading) and wakes the thread unless someone else is already doing so.
     #[cold]
     fn read_and_wake(&'static self) -> u64 {
         let now = read_system_nanos();
-        if self
-            .state
-            .compare_exchange(STOPPED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        // Checked first, so that a process where the thread is gone for good (a forked child,
+        // or no threads) pays no locked instruction on each reading.
+        if self.state.load(Ordering::Relaxed) == STOPPED
+            && self
+                .state
+                .compare_exchange(STOPPED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
             && let Some(thread) = self.thread.get_or_init(|| self.spawn())
         {
             thread.unpark();
@@ -174,14 +198,23 @@ impl Ticker {
     /// Starts the thread; `None` where threads cannot be spawned, which leaves `state` at
     /// `WAKING` for good, so nobody tries again.
     fn spawn(&'static self) -> Option<Thread> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(unix)]
         if std::ptr::eq(self, &TICKER) {
             /// Runs in the child of a `fork`, which has only the forking thread.
             extern "C" fn child_after_fork() {
                 TICKER.retire();
             }
+            // Declared here: the `libc` crate binds it only for some unix targets, while every
+            // POSIX system has it.
+            unsafe extern "C" {
+                fn pthread_atfork(
+                    prepare: Option<extern "C" fn()>,
+                    parent: Option<extern "C" fn()>,
+                    child: Option<extern "C" fn()>,
+                ) -> libc::c_int;
+            }
             // SAFETY: the handler only stores to atomics, which is async-signal-safe.
-            unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) };
+            unsafe { pthread_atfork(None, None, Some(child_after_fork)) };
         }
         std::thread::Builder::new()
             .name("breaker-clock".into())
@@ -204,8 +237,9 @@ impl Ticker {
             }
             let mut idle = 0;
             while idle < self.idle_ticks && self.state.load(Ordering::Acquire) == RUNNING {
+                // A maximum, not a store: a trip may have moved the cache past this reading.
                 self.now
-                    .store(read_system_nanos().max(1), Ordering::Relaxed);
+                    .fetch_max(read_system_nanos().max(1), Ordering::Relaxed);
                 std::thread::sleep(TICK);
                 if self.read.swap(false, Ordering::Relaxed) {
                     idle = 0;
@@ -310,7 +344,7 @@ impl fmt::Debug for ManualClock {
 
 /// The clock a breaker holds: nothing for the system clock, which the hot path reads directly,
 /// and one thin pointer otherwise, so every breaker pays eight bytes for the choice.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct ClockHandle(Option<Arc<OtherClock>>);
 
 enum OtherClock {
@@ -334,6 +368,15 @@ impl ClockHandle {
         // Fix the origin now, so the first reading on a hot path does not pay for it.
         let _ = origin();
         Self(None)
+    }
+
+    /// Like [`coarse_nanos`](Self::coarse_nanos), never behind it, and never behind the system
+    /// either: for the start of a deadline.
+    pub(crate) fn fresh_nanos(&self) -> u64 {
+        match self.0.as_deref() {
+            None => TICKER.fresh(),
+            Some(_) => self.coarse_nanos(),
+        }
     }
 
     /// Nanoseconds since the clock's origin, possibly a few milliseconds behind the precise
@@ -450,8 +493,13 @@ mod tests {
         assert!(eventually(|| ticker.now.load(Ordering::Relaxed) != 0));
         ticker.retire();
         // The thread notices within a tick, clears the cache behind it and parks for good.
-        std::thread::sleep(10 * TICK);
-        assert_eq!(ticker.now.load(Ordering::Relaxed), 0);
+        let stays_clear = || {
+            ticker.now.load(Ordering::Relaxed) == 0 && {
+                std::thread::sleep(10 * TICK);
+                ticker.now.load(Ordering::Relaxed) == 0
+            }
+        };
+        assert!(eventually(stays_clear), "the cache is still written");
         let first = ticker.now();
         assert!(
             eventually(|| ticker.now() > first),
@@ -462,6 +510,25 @@ mod tests {
             ticker.now.load(Ordering::Relaxed),
             0,
             "the thread woke up again"
+        );
+    }
+
+    #[test]
+    fn a_fresh_reading_is_the_system_time_and_moves_a_lagging_cache_up() {
+        let ticker = own_ticker(u32::MAX);
+        // Not ticking: the cache stays empty.
+        let first = ticker.fresh();
+        assert!(first <= read_system_nanos().max(1));
+        assert_eq!(ticker.now.load(Ordering::Relaxed), 0);
+        ticker.now();
+        assert!(eventually(|| ticker.now.load(Ordering::Relaxed) != 0));
+        // A cache far behind, as after the thread went unscheduled.
+        ticker.now.store(1, Ordering::Relaxed);
+        let fresh = ticker.fresh();
+        assert!(fresh >= first);
+        assert!(
+            ticker.now() >= fresh,
+            "a reading after it went back in time"
         );
     }
 
