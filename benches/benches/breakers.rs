@@ -531,28 +531,10 @@ fn policies(c: &mut Criterion) {
     let mut g = c.benchmark_group("policies");
     baseline(&mut g);
     let secs = Duration::from_secs;
-    let cases = [
-        ("ours_consecutive", Settings::default().max_failures(5)),
-        ("ours_net_failures", Settings::default().net_failures(5)),
-        (
-            "ours_rate_time_window",
-            Settings::default().failure_rate(0.5).window(secs(60)),
-        ),
-        (
-            "ours_rate_call_window",
-            Settings::default().failure_rate(0.5).window_calls(100),
-        ),
-        (
-            "ours_slow_calls",
-            Settings::default()
-                .max_failures(5)
-                .slow_call(secs(1))
-                .slow_rate(0.5),
-        ),
-    ];
-    for (id, settings) in cases {
-        let ours = ours(id, settings);
-        g.bench_function(id, |b| {
+    for (policy, settings) in breaker_benches::policies() {
+        let id = format!("ours_{policy}");
+        let ours = ours("bench.policy", settings);
+        g.bench_function(&id, |b| {
             b.iter(|| black_box(ours.call(|| work(black_box(1)))))
         });
     }
