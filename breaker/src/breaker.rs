@@ -280,15 +280,18 @@ impl<F: Future> Future for FailOnPanic<'_, '_, F> {
     }
 }
 
-/// Dropped only while unwinding out of a guarded closure or its verdict.
-struct FailOnUnwindTicket<'a> {
-    breaker: &'a Breaker,
-    ticket: Ticket,
+/// Dropped only while unwinding out of a guarded closure, a poll of a guarded future, or the
+/// verdict on either.
+pub(crate) struct FailOnUnwindTicket<'a> {
+    pub(crate) breaker: &'a Breaker,
+    pub(crate) ticket: Ticket,
 }
 
 impl Drop for FailOnUnwindTicket<'_> {
+    // Inline, passing the values: the guard then needs no stack slot of its own.
+    #[inline(always)]
     fn drop(&mut self) {
-        self.breaker.complete(self.ticket, Outcome::Failure);
+        self.breaker.unwound(self.ticket);
     }
 }
 
@@ -365,11 +368,12 @@ impl<'a> Permit<'a> {
         }
     }
 
-    /// For async calls, whose future may be dropped by an owner unwinding for reasons of its
-    /// own: dropping the permit records nothing unless [`mark_failed`](Self::mark_failed).
-    pub(crate) fn watching_polls(mut self) -> Self {
-        self.on_drop = OnDrop::Neutral;
-        self
+    /// Hands the outcome over to an async call, which records it itself.
+    #[inline(always)]
+    pub(crate) fn into_ticket(self) -> Ticket {
+        let ticket = self.ticket;
+        std::mem::forget(self);
+        ticket
     }
 
     /// A poll of the guarded future panicked: dropping the permit records a failure.
@@ -740,28 +744,28 @@ impl Breaker {
 
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Ticket, Rejection> {
-        let word = self.load();
-        if word.mode() == Mode::Closed {
-            return Ok(Ticket {
-                admitted: word,
-                started: self.start_time(),
-            });
-        }
-        if word.mode() == Mode::Open {
-            // The other common case, during an outage: still cooling down. One deadline load
-            // and one coarse clock read, inline; everything else goes the slow way.
-            let deadline = Deadline(self.deadline.load(Ordering::Acquire));
-            if deadline.generation() == word.generation() {
-                let now = self.clock.coarse_nanos();
-                let until = deadline.until_nanos();
-                if now < until {
-                    return Err(self.reject(Rejection::Open {
-                        retry_after_nanos: until - now,
-                    }));
+        let mut word = self.load();
+        if word.mode() != Mode::Closed {
+            if word.mode() == Mode::Open {
+                // The other common case, during an outage: still cooling down. One deadline
+                // load and one coarse clock read, inline; everything else goes the slow way.
+                let deadline = Deadline(self.deadline.load(Ordering::Acquire));
+                if deadline.generation() == word.generation() {
+                    let now = self.clock.coarse_nanos();
+                    let until = deadline.until_nanos();
+                    if now < until {
+                        return Err(self.reject(Rejection::Open {
+                            retry_after_nanos: until - now,
+                        }));
+                    }
                 }
             }
+            word = self.admit_slow(word)?;
         }
-        self.admit_slow(word)
+        Ok(Ticket {
+            admitted: word,
+            started: self.start_time(),
+        })
     }
 
     /// When slow calls are measured, the time the call starts; otherwise nothing is read.
@@ -774,41 +778,24 @@ impl Breaker {
         }
     }
 
+    /// Admission in any other case: the word the call is admitted under. Returned in two
+    /// registers; the caller reads the start time.
     #[inline(never)]
-    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Rejection> {
+    fn admit_slow(&self, mut word: Word) -> Result<Word, Rejection> {
         loop {
-            let ticket = Ticket {
-                admitted: word,
-                started: 0,
-            };
             match word.mode() {
-                Mode::Closed | Mode::Disabled => {
-                    return Ok(Ticket {
-                        started: self.start_time(),
-                        ..ticket
-                    });
-                }
+                Mode::Closed | Mode::Disabled => return Ok(word),
                 Mode::Recovering => match self.admitted_share_in(word) {
                     None => {
                         // The ramp is over: fully closed, in the same generation, so calls
                         // admitted during the ramp still count.
                         let closed = Word(word.0 & !0b111 | Mode::Closed as u64);
                         match self.transition(word, closed) {
-                            Ok(()) => {
-                                return Ok(Ticket {
-                                    admitted: closed,
-                                    started: self.start_time(),
-                                });
-                            }
+                            Ok(()) => return Ok(closed),
                             Err(actual) => word = actual,
                         }
                     }
-                    Some(share) if self.random_unit() < share => {
-                        return Ok(Ticket {
-                            started: self.start_time(),
-                            ..ticket
-                        });
-                    }
+                    Some(share) if self.random_unit() < share => return Ok(word),
                     Some(_) => {
                         return Err(self.reject(Rejection::Open {
                             retry_after_nanos: 0,
@@ -822,12 +809,7 @@ impl Breaker {
                     }
                     let trial = word.next(Mode::HalfOpen).with_in_flight(1);
                     match self.transition(word, trial) {
-                        Ok(()) => {
-                            return Ok(Ticket {
-                                admitted: trial,
-                                started: self.start_time(),
-                            });
-                        }
+                        Ok(()) => return Ok(trial),
                         Err(actual) => word = actual,
                     }
                 }
@@ -836,12 +818,7 @@ impl Breaker {
                         return Err(self.reject(Rejection::HalfOpenFull));
                     }
                     match self.cas(word, word.with_in_flight(word.in_flight() + 1)) {
-                        Ok(()) => {
-                            return Ok(Ticket {
-                                started: self.start_time(),
-                                ..ticket
-                            });
-                        }
+                        Ok(()) => return Ok(word),
                         Err(actual) => word = actual,
                     }
                 }
@@ -917,6 +894,13 @@ impl Breaker {
             return self.closed_success_slow(ticket);
         }
         self.complete_slow(ticket, outcome);
+    }
+
+    /// A guarded call or its verdict panicked.
+    #[cold]
+    #[inline(never)]
+    fn unwound(&self, ticket: Ticket) {
+        self.complete(ticket, Outcome::Failure);
     }
 
     #[inline(never)]

@@ -2,22 +2,22 @@
 //! it asks for admission at its first poll, polls the caller's future in place, watches for
 //! panics and the time limit, and records the verdict.
 //!
-//! A call carries its admission [`Ticket`] (two words, `Copy`), not a [`Permit`] and its drop
-//! logic; only the macro's fallback path, which acquires its permit before making the future,
-//! brings one. A panic inside a poll of the guarded future is recorded as a failure at once, by
-//! a guard that is forgotten when the poll returns; a call dropped unfinished afterwards is
-//! neutral. All of this lives in [`Flight`], which does not depend on the caller's types, so
-//! that its drop inlines where the future is dropped.
+//! A call carries its admission [`Ticket`] (two words, `Copy`); the macro's fallback path,
+//! which acquires its permit before making the future, hands its ticket over. During a poll of
+//! the guarded future the outcome is owed by a guard on the stack, which records a failure if
+//! the poll (or the verdict) unwinds; the stage owes it again only if the poll is pending, so
+//! the common call that finishes at its first poll keeps its ticket in registers. All of this
+//! lives in [`Flight`], which does not depend on the caller's types, so that its drop inlines
+//! where the future is dropped.
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::breaker::{Breaker, Permit, Rejection, Ticket};
+use crate::breaker::{Breaker, FailOnUnwindTicket, Permit, Ticket};
 use crate::classify::Outcome;
 use crate::error::Error;
-use crate::timeout::Timer;
+use crate::timeout::{Deadline, Timer};
 
 pin_project_lite::pin_project! {
     /// The future returned by [`Breaker::call_async`] and [`Breaker::call_async_with`].
@@ -37,133 +37,96 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// Where a call stands.
-enum Stage<'a> {
+/// Where a call stands between polls.
+#[derive(Clone, Copy)]
+enum Stage {
     /// Not polled yet: asks for admission at its first poll.
     Fresh,
-    /// Admitted and not finished: its outcome is still owed.
+    /// Admitted and pending: its outcome is still owed.
     Admitted(Ticket),
-    /// Runs under a permit its creator acquired just before making the future (which it then
-    /// awaits at once), so its timer (if any) started with the future.
-    Given(Permit<'a>),
-    /// The outcome is recorded (or the call was rejected): nothing is owed.
+    /// Finished, rejected, or inside a poll (where a guard owes the outcome): nothing is owed.
     Done,
 }
 
-impl Stage<'_> {
-    /// Moves on from a stage that owns nothing (`Fresh`, `Admitted`, `Done`): a plain store,
-    /// without the drop check of a permit that the compiler cannot always rule out.
-    #[inline(always)]
-    fn leave_unowned(&mut self, next: Self) {
-        debug_assert!(!matches!(self, Stage::Given(_)));
-        std::mem::forget(std::mem::replace(self, next));
-    }
-}
-
-/// What a call owes its breaker, and its timer.
+/// What a call owes its breaker, and its timer. Its cold paths take values, never a reference
+/// into the future, so that an executor that inlines the poll can keep the future in registers.
 struct Flight<'a> {
     breaker: &'a Breaker,
-    // Dropped by hand, in one match with the outcome it owes.
-    stage: ManuallyDrop<Stage<'a>>,
-    // Dropped by hand, so that the common `None` costs one inline test.
-    timer: ManuallyDrop<Option<Timer>>,
+    stage: Stage,
+    /// Armed only once a call with a time limit is pending.
+    timer: Option<Timer>,
 }
 
 impl Flight<'_> {
-    /// Asks for admission at the first poll; starts the timer if the breaker has a time limit.
+    /// The time limit of a call starting now, if the breaker has one.
     #[inline(always)]
-    fn admit(&mut self) -> Result<(), Rejection> {
-        match self.breaker.admit() {
-            Ok(ticket) => {
-                self.stage.leave_unowned(Stage::Admitted(ticket));
-                self.start_timer();
-                Ok(())
-            }
-            Err(rejected) => {
-                self.stage.leave_unowned(Stage::Done);
-                Err(rejected)
-            }
+    fn deadline(&self) -> Option<Deadline> {
+        match self.breaker.settings().get_timeout() {
+            Some(limit) => Deadline::after(limit),
+            None => None,
         }
     }
 
+    /// After a pending poll of the guarded future: the stage owes the outcome again, and the
+    /// timer is armed at the first such poll. Whether the time limit has passed (the task is
+    /// woken when it does).
     #[inline(always)]
-    fn start_timer(&mut self) {
-        if let Some(limit) = self.breaker.settings().get_timeout() {
-            self.start_timer_with(limit);
+    fn pending(
+        &mut self,
+        ticket: Ticket,
+        deadline: Option<Deadline>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        self.stage = Stage::Admitted(ticket);
+        if let Some(deadline) = deadline {
+            // After the stage: arming panics without a runtime.
+            self.timer = Timer::at(deadline);
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn start_timer_with(&mut self, limit: std::time::Duration) {
-        *self.timer = Timer::start(limit);
-    }
-
-    /// Records the outcome of an admitted call.
-    #[inline(always)]
-    fn finish(&mut self, ticket: Ticket, outcome: Outcome) {
-        self.stage.leave_unowned(Stage::Done);
-        self.breaker.complete(ticket, outcome);
-    }
-
-    /// After a pending poll: whether the time limit has passed (the task is woken when it does).
-    #[inline(always)]
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.timer.as_mut() {
+        match &mut self.timer {
             Some(timer) => timer.expired(cx),
             None => false,
         }
     }
+}
 
-    /// The error of a call cut short by the breaker's time limit.
-    #[cold]
-    #[inline(never)]
-    fn timed_out(&self) -> Error {
-        Error::Timeout {
-            name: self.breaker.shared_name().clone(),
-            limit: self.breaker.settings().get_timeout().unwrap_or_default(),
-        }
+/// Records a call cut short by the time limit, and returns its error.
+#[cold]
+#[inline(never)]
+fn timed_out(breaker: &Breaker, ticket: Ticket) -> Error {
+    breaker.complete(ticket, Outcome::Failure);
+    Error::Timeout {
+        name: breaker.shared_name().clone(),
+        limit: breaker.settings().get_timeout().unwrap_or_default(),
     }
+}
 
-    #[cold]
-    #[inline(never)]
-    fn drop_timer(&mut self) {
-        *self.timer = None;
-    }
+#[cold]
+#[inline(never)]
+fn drop_timer(_timer: Timer) {}
 
-    #[inline(never)]
-    fn dropped_unfinished(&mut self) {
-        self.end(Outcome::Neutral);
-    }
-
-    /// Ends the call with `outcome`, whatever its stage.
-    fn end(&mut self, outcome: Outcome) {
-        match std::mem::replace(&mut *self.stage, Stage::Done) {
-            Stage::Admitted(ticket) => self.breaker.complete(ticket, outcome),
-            Stage::Given(permit) => permit.outcome(outcome),
-            Stage::Fresh | Stage::Done => {}
-        }
-    }
+#[inline(never)]
+fn dropped_unfinished(breaker: &Breaker, ticket: Ticket) {
+    breaker.complete(ticket, Outcome::Neutral);
 }
 
 impl Drop for Flight<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if !matches!(*self.stage, Stage::Done) {
+        if let Stage::Admitted(ticket) = self.stage {
             // Cancelled, or its owner unwound for reasons of its own (a panic inside a poll of
             // the guarded future was recorded by then).
-            self.dropped_unfinished();
+            dropped_unfinished(self.breaker, ticket);
         }
-        if self.timer.is_some() {
-            self.drop_timer();
+        if let Some(timer) = self.timer.take() {
+            drop_timer(timer);
         }
     }
 }
 
 impl<'a, Fut, J, X> CallAsync<'a, Fut, J, X> {
     /// A call that asks `breaker` for admission at its first poll, or runs under `permit` (its
-    /// timer, if any, starts now: the macro awaits the future as soon as it makes it). `convert`
-    /// turns a rejection or a timeout into the caller's error type.
+    /// time limit, if any, runs from now: the macro awaits the future as soon as it makes it).
+    /// `convert` turns a rejection or a timeout into the caller's error type.
     #[inline]
     pub(crate) fn new(
         breaker: &'a Breaker,
@@ -174,14 +137,13 @@ impl<'a, Fut, J, X> CallAsync<'a, Fut, J, X> {
     ) -> Self {
         let mut flight = Flight {
             breaker,
-            stage: ManuallyDrop::new(Stage::Fresh),
-            timer: ManuallyDrop::new(None),
+            stage: Stage::Fresh,
+            timer: None,
         };
         if let Some(permit) = permit {
-            flight
-                .stage
-                .leave_unowned(Stage::Given(permit.watching_polls()));
-            flight.start_timer();
+            flight.stage = Stage::Admitted(permit.into_ticket());
+            // After the stage: arming panics without a runtime.
+            flight.timer = flight.deadline().and_then(Timer::at);
         }
         CallAsync {
             flight,
@@ -203,87 +165,57 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let this = self.project();
         let flight = this.flight;
-        if let Stage::Fresh = *flight.stage
-            && let Err(rejected) = flight.admit()
-        {
-            return Poll::Ready(Err(convert(
-                this.ends,
-                flight.breaker.rejection_error(rejected),
-            )));
-        }
-        let Stage::Admitted(ticket) = *flight.stage else {
-            return poll_given(flight, this.ends, this.future, cx);
+        let breaker = flight.breaker;
+        let (ticket, deadline) = match flight.stage {
+            Stage::Admitted(ticket) => (ticket, None),
+            Stage::Fresh => match breaker.admit() {
+                Ok(ticket) => (ticket, flight.deadline()),
+                Err(rejected) => {
+                    flight.stage = Stage::Done;
+                    let error = breaker.rejection_error(rejected);
+                    return Poll::Ready(Err(convert(this.ends, error)));
+                }
+            },
+            Stage::Done => polled_after_completion(),
         };
-        let guard = FailOnUnwind(&mut *flight);
-        let poll = this.future.poll(cx);
-        std::mem::forget(guard);
-        if let Poll::Ready(result) = &poll {
-            let verdict = match this.ends.take() {
-                Some((judge, _)) => judge(result),
-                None => Outcome::Neutral,
-            };
-            flight.finish(ticket, verdict);
-            // Returned as it came, so that the result is not moved once more.
-            return poll;
-        }
-        if flight.expired(cx) {
-            flight.finish(ticket, Outcome::Failure);
-            return Poll::Ready(Err(convert(this.ends, flight.timed_out())));
-        }
-        Poll::Pending
+        // Until the poll is known pending, the guard owes the outcome.
+        flight.stage = Stage::Done;
+        let unwinding = FailOnUnwindTicket { breaker, ticket };
+        let Poll::Ready(result) = this.future.poll(cx) else {
+            std::mem::forget(unwinding);
+            if flight.pending(ticket, deadline, cx) {
+                flight.stage = Stage::Done;
+                let error = timed_out(breaker, ticket);
+                return Poll::Ready(Err(convert(this.ends, error)));
+            }
+            return Poll::Pending;
+        };
+        // A panicking verdict counts as a failure too, rather than leave a half-open slot taken.
+        let verdict = match this.ends.take() {
+            Some((judge, _)) => judge(&result),
+            None => polled_after_completion(),
+        };
+        std::mem::forget(unwinding);
+        breaker.complete(ticket, verdict);
+        // Rebuilt variant by variant, as in `Permit::run`: the value alone moves in a
+        // register, where a move of the whole result copies it through memory.
+        Poll::Ready(match result {
+            Ok(value) => Ok(value),
+            Err(error) => Err(error),
+        })
     }
 }
 
-/// The calls of the macro's fallback path, which acquired their permit before the future was
-/// made (to choose between the call and the fallback); and polls after completion, which panic.
+#[cold]
 #[inline(never)]
-fn poll_given<T, E, Fut, J, X>(
-    flight: &mut Flight<'_>,
-    ends: &mut Option<(J, X)>,
-    future: Pin<&mut Fut>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, E>>
-where
-    Fut: Future<Output = Result<T, E>>,
-    J: FnOnce(&Result<T, E>) -> Outcome,
-    X: FnOnce(Error) -> E,
-{
-    if !matches!(*flight.stage, Stage::Given(_)) {
-        panic!("`CallAsync` polled after completion");
-    }
-    let guard = FailOnUnwind(&mut *flight);
-    let poll = future.poll(cx);
-    std::mem::forget(guard);
-    let outcome = match &poll {
-        Poll::Ready(result) => match ends.take() {
-            Some((judge, _)) => judge(result),
-            None => Outcome::Neutral,
-        },
-        Poll::Pending if flight.expired(cx) => Outcome::Failure,
-        Poll::Pending => return Poll::Pending,
-    };
-    flight.end(outcome);
-    match poll {
-        Poll::Ready(result) => Poll::Ready(result),
-        Poll::Pending => Poll::Ready(Err(convert(ends, flight.timed_out()))),
-    }
+fn polled_after_completion() -> ! {
+    panic!("`CallAsync` polled after completion")
 }
 
 fn convert<E, J, X: FnOnce(Error) -> E>(ends: &mut Option<(J, X)>, error: Error) -> E {
     match ends.take() {
         Some((_, convert)) => convert(error),
-        None => panic!("`CallAsync` polled after completion"),
-    }
-}
-
-/// Alive only during a poll of the guarded future, and dropped only if that poll unwinds: the
-/// call is a failure, recorded now (the executor may catch the panic and drop the future much
-/// later, or never).
-struct FailOnUnwind<'f, 'a>(&'f mut Flight<'a>);
-
-impl Drop for FailOnUnwind<'_, '_> {
-    fn drop(&mut self) {
-        self.0.end(Outcome::Failure);
+        None => polled_after_completion(),
     }
 }
 

@@ -9,13 +9,36 @@ use std::time::Duration;
 #[cfg(feature = "tokio")]
 pub(crate) struct Timer(std::pin::Pin<Box<tokio::time::Sleep>>);
 
+/// When a call with a time limit must have finished. Taken when the call starts; the timer is
+/// made from it only if the call's first poll is pending, so a call that finishes at once
+/// never arms one.
+#[cfg(feature = "tokio")]
+pub(crate) struct Deadline(tokio::time::Instant);
+
+#[cfg(feature = "tokio")]
+impl Deadline {
+    /// `limit` from now.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn after(limit: Duration) -> Option<Deadline> {
+        let now = tokio::time::Instant::now();
+        // As `tokio::time::sleep` does with a limit too long to add: about 30 years.
+        let far = || now + Duration::from_secs(86400 * 365 * 30);
+        Some(Deadline(now.checked_add(limit).unwrap_or_else(far)))
+    }
+}
+
 #[cfg(feature = "tokio")]
 impl Timer {
-    pub(crate) fn start(limit: Duration) -> Option<Timer> {
-        Some(Timer(Box::pin(tokio::time::sleep(limit))))
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn at(deadline: Deadline) -> Option<Timer> {
+        Some(Timer(Box::pin(tokio::time::sleep_until(deadline.0))))
     }
 
-    /// Whether the limit has passed; otherwise the task is woken when it does.
+    /// Whether the limit has passed; otherwise the task is woken when it does. Inline, so that
+    /// the call's future is not borrowed by an opaque call.
+    #[inline]
     pub(crate) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         self.0.as_mut().poll(cx).is_ready()
     }
@@ -26,10 +49,21 @@ impl Timer {
 #[cfg(not(feature = "tokio"))]
 pub(crate) enum Timer {}
 
+/// See [`Timer`].
+#[cfg(not(feature = "tokio"))]
+pub(crate) enum Deadline {}
+
+#[cfg(not(feature = "tokio"))]
+impl Deadline {
+    pub(crate) fn after(_limit: std::time::Duration) -> Option<Deadline> {
+        None
+    }
+}
+
 #[cfg(not(feature = "tokio"))]
 impl Timer {
-    pub(crate) fn start(_limit: std::time::Duration) -> Option<Timer> {
-        None
+    pub(crate) fn at(deadline: Deadline) -> Option<Timer> {
+        match deadline {}
     }
 
     pub(crate) fn expired(&mut self, _cx: &mut Context<'_>) -> bool {
