@@ -12,7 +12,8 @@
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
 //! open_builder, open_macro, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
 //! async_builder,
-//! async_macro, keyed_str, keyed_macro (lookup and call), keyed_spread (lookup cost per key position), coarse_clock,
+//! async_macro, keyed_str, keyed_macro (lookup and call), keyed_one and keyed_scattered
+//! (`with_or_create` of one key, of 1 000 in turn), keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
 //! breaker) and two_threads_separate (a breaker each, so nothing is shared).
 
@@ -98,6 +99,19 @@ fn loop_keyed_str(name: &str, n: u64) {
 #[breaker::circuit(max_failures = 5, cooldown = "30s", name = "http:{host}")]
 fn keyed_work(host: &str, x: u64) -> Result<u64, AppError> {
     work(x)
+}
+
+/// `with_or_create` over `names`, visiting them in a scattered order.
+#[inline(never)]
+fn loop_with_or_create(names: &[String], n: u64) {
+    let registry = breaker::registry();
+    let mut i = 0;
+    for _ in 0..n {
+        i = (i + 617) % names.len();
+        let _ = registry.with_or_create(black_box(&names[i]), Settings::default, |b| {
+            black_box(b);
+        });
+    }
 }
 
 #[inline(never)]
@@ -217,16 +231,18 @@ fn main() {
             &ours(Settings::default().slow_call(secs(1)).slow_rate(0.5)),
             n,
         ),
-        "keyed_str" | "keyed_macro" => {
-            for i in 0..1000 {
+        "keyed_str" | "keyed_macro" | "keyed_one" | "keyed_scattered" => {
+            let names: Vec<String> = (0..1000).map(|i| format!("http:host-{i}")).collect();
+            for name in &names {
                 breaker::registry()
-                    .get_or_create_with(&format!("http:host-{i}"), Settings::default)
+                    .get_or_create_with(name, Settings::default)
                     .unwrap();
             }
-            if scenario == "keyed_str" {
-                loop_keyed_str("http:host-417", n)
-            } else {
-                loop_keyed_macro("host-417", n)
+            match scenario.as_str() {
+                "keyed_str" => loop_keyed_str("http:host-417", n),
+                "keyed_macro" => loop_keyed_macro("host-417", n),
+                "keyed_one" => loop_with_or_create(&names[417..418], n),
+                _ => loop_with_or_create(&names, n),
             }
         }
         "async_baseline" => loop_async_baseline(n),

@@ -57,6 +57,9 @@ pub struct Breaker {
     /// Whether any listener (the breaker's or its registry's) may want events; lets the hot
     /// path skip them with one load.
     observed: AtomicBool,
+    /// Set by registry lookups, cleared by the registry's idle sweep; written only when clear,
+    /// so a hot key costs no shared write.
+    looked_up: AtomicBool,
     /// Re-opens in a row straight after failed trials, for the cooldown backoff.
     reopen_streak: AtomicU32,
     /// State of a splitmix64 generator, for jitter and ramp-up admission.
@@ -172,6 +175,7 @@ impl Builder {
             listeners: Listeners::default(),
             registry_listeners: OnceLock::new(),
             observed: AtomicBool::new(false),
+            looked_up: AtomicBool::new(false),
             reopen_streak: AtomicU32::new(0),
             rng: AtomicU64::new(self.seed.unwrap_or_else(random_seed)),
             name: self.name,
@@ -651,6 +655,19 @@ impl Breaker {
     /// Time of the last keyed lookup, for idle eviction.
     pub(crate) fn coarse_now(&self) -> u64 {
         self.clock.coarse_nanos()
+    }
+
+    /// Marks the breaker as looked up, for the registry's idle sweep.
+    #[inline]
+    pub(crate) fn mark_looked_up(&self) {
+        if !self.looked_up.load(Ordering::Relaxed) {
+            self.looked_up.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the breaker was looked up since the last call, which clears the mark.
+    pub(crate) fn take_looked_up(&self) -> bool {
+        self.looked_up.swap(false, Ordering::Relaxed)
     }
 
     pub(crate) fn attach_registry_listeners(&self, listeners: Arc<Listeners>) {

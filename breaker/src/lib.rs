@@ -45,6 +45,7 @@ mod classify;
 pub mod clock;
 mod error;
 mod event;
+mod lookup_cache;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod name;

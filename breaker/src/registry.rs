@@ -1,18 +1,19 @@
 //! Named breakers, process-wide or per registry.
 //!
-//! Lookups of existing names take no lock and allocate nothing: the map is a lock-free hash map
-//! read under an epoch guard, and keyed names (`"http:{host}"`) are assembled on the stack. A
-//! lookup hashes the name as a few words, compares it with a key stored in the entry (inline
-//! when short) and reads nothing else; borrow-scoped lookups ([`Registry::with_or_create`],
-//! keyed `#[circuit]` functions) use the breaker under that guard without touching its
-//! reference count. Creating a breaker, reconfiguring one and taking a report are the slow
+//! Lookups of existing names take no lock and allocate nothing. Each thread first asks its
+//! [cache of recent lookups](crate::lookup_cache), which answers a hot name without any locked
+//! instruction. Otherwise the map, a lock-free hash map read under an epoch guard, hashes the
+//! name as a few words and compares it with a key stored in the entry (inline when short).
+//! Keyed names (`"http:{host}"`) are assembled on the stack; borrow-scoped lookups
+//! ([`Registry::with_or_create`], keyed `#[circuit]` functions) use the breaker without touching
+//! its reference count. Creating a breaker, reconfiguring one and taking a report are the slow
 //! paths.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::breaker::Breaker;
 use crate::clock::{Clock, ClockHandle, duration_to_nanos};
 use crate::error::ConfigError;
 use crate::event::{Event, Listeners};
+use crate::lookup_cache::{self, Stamp};
 use crate::name::{KeyBuffer, Name, short_words, words};
 use crate::report::{BreakerReport, Conflict, Report, Site};
 use crate::settings::Settings;
@@ -41,9 +43,6 @@ pub fn registry() -> &'static Registry {
 /// and the rest boxed.
 struct Entry {
     breaker: Arc<Breaker>,
-    /// Set by lookups, cleared by the idle sweep. A lookup reads no clock and writes only when
-    /// the flag is clear, so hot keys cost no shared write.
-    used: AtomicBool,
     /// Breakers cached in a `#[circuit]` function's static are never evicted: the function would
     /// keep using the old one while the registry made a new one.
     evictable: bool,
@@ -62,16 +61,11 @@ struct Cold {
 }
 
 impl Entry {
-    #[inline]
-    fn touch(&self) {
-        if !self.used.load(Ordering::Relaxed) {
-            self.used.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// For the idle sweep at `now`: whether the entry went unused for `ttl`.
+    /// For the idle sweep at `now`: whether the entry went unused for `ttl`. Lookups mark the
+    /// breaker itself, because a thread's cache of recent lookups can reach it after it left
+    /// the map.
     fn idle_for(&self, now: u64, ttl: Duration) -> bool {
-        if self.used.swap(false, Ordering::Relaxed) {
+        if self.breaker.take_looked_up() {
             self.cold.last_seen.store(now, Ordering::Relaxed);
             return false;
         }
@@ -157,7 +151,7 @@ fn hash_long<H: Hasher>(mut words: impl Iterator<Item = u64>, len: usize, state:
 /// Whether two short names' words are equal: three word comparisons. (Comparing the arrays
 /// with `==` compiled to byte-vector loads of words just stored separately, which stall.)
 #[inline]
-fn same(a: &[u64; 3], b: &[u64; 3]) -> bool {
+pub(crate) fn same(a: &[u64; 3], b: &[u64; 3]) -> bool {
     (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) == 0
 }
 
@@ -244,6 +238,8 @@ pub struct Registry {
     configured: Mutex<HashMap<Name, Settings>>,
     listeners: Arc<Listeners>,
     clock: ClockHandle,
+    /// Renewed on every removal, so that threads' caches stop lending removed breakers.
+    stamp: Stamp,
     /// When to look for idle breakers next (coarse nanoseconds; 0 when none can idle out).
     next_sweep: AtomicU64,
 }
@@ -278,6 +274,7 @@ impl Registry {
             configured: Mutex::default(),
             listeners: Arc::default(),
             clock,
+            stamp: Stamp::new(),
             next_sweep: AtomicU64::new(0),
         }
     }
@@ -327,11 +324,12 @@ impl Registry {
         name: &str,
         make: impl FnOnce() -> Settings,
     ) -> Result<Arc<Breaker>, ConfigError> {
-        if let Some(entry) = self.entries.pin().get(&StrQuery::new(name)) {
-            entry.touch();
-            return Ok(Arc::clone(&entry.breaker));
+        let query = StrQuery::new(name);
+        let cached = lookup_cache::query(self.stamp.current(), name.len(), query.short);
+        match self.find(&query, cached, Arc::clone) {
+            Ok(breaker) => Ok(breaker),
+            Err(_) => self.create(Name::from(name.to_owned()), make(), caller_site(), true),
         }
-        self.create(Name::from(name.to_owned()), make(), caller_site(), true)
     }
 
     /// Runs `call` with the breaker named `name`, created with `make()`'s settings if it does
@@ -367,12 +365,16 @@ impl Registry {
         make: impl FnOnce() -> Settings,
         call: impl FnOnce(&Breaker) -> R,
     ) -> Result<R, ConfigError> {
-        if let Some(entry) = self.entries.pin().get(&StrQuery::new(name)) {
-            entry.touch();
-            return Ok(call(&entry.breaker));
+        let query = StrQuery::new(name);
+        let cached = lookup_cache::query(self.stamp.current(), name.len(), query.short);
+        match self.find(&query, cached, |breaker| call(breaker)) {
+            Ok(answer) => Ok(answer),
+            Err(call) => {
+                let breaker =
+                    self.create(Name::from(name.to_owned()), make(), caller_site(), true)?;
+                Ok(call(&breaker))
+            }
         }
-        let breaker = self.create(Name::from(name.to_owned()), make(), caller_site(), true)?;
-        Ok(call(&breaker))
     }
 
     /// Runs `call` with the breaker named `key`, created with `make()`'s settings if it does
@@ -384,11 +386,11 @@ impl Registry {
         make: impl FnOnce() -> (Settings, Site),
         call: impl FnOnce(&Breaker) -> R,
     ) -> R {
-        if let Some(entry) = self.entries.pin().get(&BufferQuery(key)) {
-            entry.touch();
-            return call(&entry.breaker);
+        let cached = lookup_cache::query(self.stamp.current(), key.len(), key.short_words());
+        match self.find(&BufferQuery(key), cached, |breaker| call(breaker)) {
+            Ok(answer) => answer,
+            Err(call) => call(&self.create_keyed(key, make)),
         }
-        call(&self.create_keyed(key, make))
     }
 
     /// The breaker named `key`, created with `make()`'s settings if it does not exist yet; for
@@ -399,11 +401,38 @@ impl Registry {
         key: &KeyBuffer,
         make: impl FnOnce() -> (Settings, Site),
     ) -> Arc<Breaker> {
-        if let Some(entry) = self.entries.pin().get(&BufferQuery(key)) {
-            entry.touch();
-            return Arc::clone(&entry.breaker);
+        let cached = lookup_cache::query(self.stamp.current(), key.len(), key.short_words());
+        match self.find(&BufferQuery(key), cached, Arc::clone) {
+            Ok(breaker) => breaker,
+            Err(_) => self.create_keyed(key, make),
         }
-        self.create_keyed(key, make)
+    }
+
+    /// Runs `call` with the existing breaker for `query`: from this thread's cache if `cached`
+    /// is there, else from the map (offering it to the cache). Gives `call` back if there is
+    /// no such breaker. `cached` must carry the stamp read before this call.
+    #[inline]
+    fn find<Q, R, F>(&self, query: &Q, cached: Option<lookup_cache::Query>, call: F) -> Result<R, F>
+    where
+        Q: Hash + papaya::Equivalent<Key>,
+        F: FnOnce(&Arc<Breaker>) -> R,
+    {
+        let call = match &cached {
+            Some(cached) => match lookup_cache::lend(cached, call) {
+                Ok(answer) => return Ok(answer),
+                Err(call) => call,
+            },
+            None => call,
+        };
+        let entries = self.entries.pin();
+        let Some(entry) = entries.get(query) else {
+            return Err(call);
+        };
+        entry.breaker.mark_looked_up();
+        if let Some(cached) = &cached {
+            lookup_cache::fill(cached, &entry.breaker);
+        }
+        Ok(call(&entry.breaker))
     }
 
     #[cold]
@@ -438,7 +467,7 @@ impl Registry {
         let entry = entries.get(&StrQuery::new(name))?;
         entry.note_conflict(declared, site);
         if evictable {
-            entry.touch();
+            entry.breaker.mark_looked_up();
         }
         Some(Arc::clone(&entry.breaker))
     }
@@ -496,7 +525,6 @@ impl Registry {
         let entries = self.entries.pin();
         let entry = Entry {
             breaker: Arc::clone(&fresh),
-            used: AtomicBool::new(false),
             evictable,
             cold: Box::new(Cold {
                 site,
@@ -561,9 +589,14 @@ impl Registry {
             })
             .map(|(key, _)| key.clone())
             .collect();
-        idle.iter()
+        let removed = idle
+            .iter()
             .filter(|key| entries.remove(*key).is_some())
-            .count()
+            .count();
+        if removed > 0 {
+            self.stamp.renew();
+        }
+        removed
     }
 
     /// Adds a breaker built elsewhere. If one of that name exists, it is kept and returned, and
@@ -603,10 +636,15 @@ impl Registry {
     /// Removes the breaker named `name`. Code holding it keeps a working breaker; the next
     /// lookup of the name creates a fresh one.
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker>> {
-        self.entries
+        let removed = self
+            .entries
             .pin()
             .remove(&StrQuery::new(name))
-            .map(|e| Arc::clone(&e.breaker))
+            .map(|e| Arc::clone(&e.breaker));
+        if removed.is_some() {
+            self.stamp.renew();
+        }
+        removed
     }
 
     /// The number of breakers.
