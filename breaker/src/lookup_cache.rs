@@ -95,11 +95,13 @@ impl Slot {
         breaker: None,
     };
 
+    /// Without a branch per field: on a miss, which field differs is unpredictable.
     #[inline]
     fn holds(&self, query: &Query) -> bool {
-        self.stamp == query.stamp
-            && self.len == query.len
-            && crate::registry::same(&self.words, &query.words)
+        let [a, b, c] = self.words;
+        let [x, y, z] = query.words;
+        (self.stamp ^ query.stamp) | (self.len ^ query.len) as u64 | (a ^ x) | (b ^ y) | (c ^ z)
+            == 0
     }
 }
 
@@ -143,12 +145,21 @@ pub(crate) fn query(stamp: u64, len: usize, words: Option<[u64; 3]>) -> Option<Q
     })
 }
 
-/// Runs `call` with the breaker this thread cached for `query`, and marks it looked up; gives
-/// `call` back on a miss (or while the thread is being torn down).
+/// A slot that a miss decided to fill with the breaker the map will find.
+pub(crate) struct Vacancy(usize);
+
+/// Runs `call` with the breaker this thread cached for `query`, and marks it looked up. On a
+/// miss (or while the thread is being torn down) gives `call` back, with the slot to
+/// [`fill`] if this miss should take it: one that is empty or filled under another stamp, or
+/// an occupied one on one miss in [`FILL_ONE_IN`]; never while a lent breaker is in use.
+/// Deciding here keeps the common miss to one thread-local access.
 #[inline]
-pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(query: &Query, call: F) -> Result<R, F> {
+pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
+    query: &Query,
+    call: F,
+) -> Result<R, (F, Option<Vacancy>)> {
     let Ok(cache) = CACHE.try_with(|cache| cache as *const Cache) else {
-        return Err(call);
+        return Err((call, None));
     };
     // SAFETY: the thread-local outlives this call: it is destroyed only after the thread's
     // code has returned, and `try_with` succeeded.
@@ -156,37 +167,39 @@ pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(query: &Query, call: F) -> 
     // SAFETY: slots are written only by `fill`, only while nothing is lent, and never while a
     // reference from here is alive: the reference below lives until `call` returns, inside the
     // lend that keeps `fill` out.
-    let slot = unsafe { &(*cache.slots.get())[query.slot()] };
-    match &slot.breaker {
-        Some(breaker) if slot.holds(query) => {
-            breaker.mark_looked_up();
-            cache.lending.set(cache.lending.get() + 1);
-            let _lend = Lend(&cache.lending);
-            Ok(call(breaker))
-        }
-        _ => Err(call),
+    let index = query.slot();
+    let slot = unsafe { &(*cache.slots.get())[index] };
+    if let Some(breaker) = &slot.breaker
+        && slot.holds(query)
+    {
+        breaker.mark_looked_up();
+        cache.lending.set(cache.lending.get() + 1);
+        let _lend = Lend(&cache.lending);
+        return Ok(call(breaker));
     }
+    if cache.lending.get() != 0 {
+        return Err((call, None));
+    }
+    if slot.stamp == query.stamp {
+        let misses = cache.misses.get().wrapping_add(1);
+        cache.misses.set(misses);
+        if misses % FILL_ONE_IN != 0 {
+            return Err((call, None));
+        }
+    }
+    Err((call, Some(Vacancy(index))))
 }
 
-/// Offers `breaker`, just found in the map under `query`, to this thread's cache. It takes a
-/// slot that is empty or filled under another stamp, and an occupied one on one miss in
-/// [`FILL_ONE_IN`]; never while a lent breaker is in use.
-#[inline]
-pub(crate) fn fill(query: &Query, breaker: &Arc<Breaker>) {
+/// Puts `breaker`, which the map just gave for `query`, in the slot a miss chose.
+#[cold]
+#[inline(never)]
+pub(crate) fn fill(vacancy: Vacancy, query: &Query, breaker: &Arc<Breaker>) {
     let _ = CACHE.try_with(|cache| {
-        if cache.lending.get() != 0 {
-            return;
-        }
-        // SAFETY: nothing is lent (checked above), so no reference into the slots exists;
-        // the thread-local is not shared with other threads.
-        let slot = unsafe { &mut (*cache.slots.get())[query.slot()] };
-        if slot.stamp == query.stamp {
-            let misses = cache.misses.get().wrapping_add(1);
-            cache.misses.set(misses);
-            if misses % FILL_ONE_IN != 0 {
-                return;
-            }
-        }
+        // Nothing ran between the miss and here that could lend a breaker.
+        debug_assert_eq!(cache.lending.get(), 0);
+        // SAFETY: nothing is lent, so no reference into the slots exists; the thread-local
+        // is not shared with other threads.
+        let slot = unsafe { &mut (*cache.slots.get())[vacancy.0] };
         let evicted = std::mem::replace(
             slot,
             Slot {
@@ -215,16 +228,34 @@ mod tests {
         query(stamp, name.len(), short_words(name.as_bytes())).unwrap()
     }
 
+    /// A lookup served by the cache: the name of the breaker lent, if any.
     fn lent_name(query: &Query) -> Option<String> {
         lend(query, |b| b.name().to_owned()).ok()
     }
 
+    /// A lookup as the registry makes it, with `found` as what the map has: lent from the
+    /// cache, or else offered to it.
+    fn look_up(query: &Query, found: &Arc<Breaker>) -> Option<String> {
+        match lend(query, |b| b.name().to_owned()) {
+            Ok(name) => Some(name),
+            Err((_, vacancy)) => {
+                if let Some(vacancy) = vacancy {
+                    fill(vacancy, query, found);
+                }
+                None
+            }
+        }
+    }
+
     #[test]
-    fn a_filled_name_is_lent_under_its_stamp_only() {
+    fn a_found_name_is_lent_under_its_stamp_only() {
         let stamp = next_stamp();
         let q = query_for(stamp, "cache:a");
-        assert_eq!(lent_name(&q), None);
-        fill(&q, &breaker("cache:a"));
+        assert_eq!(
+            look_up(&q, &breaker("cache:a")),
+            None,
+            "a miss fills an empty slot"
+        );
         assert_eq!(lent_name(&q).as_deref(), Some("cache:a"));
         assert_eq!(lent_name(&query_for(stamp, "cache:b")), None);
         assert_eq!(lent_name(&query_for(next_stamp(), "cache:a")), None);
@@ -237,45 +268,45 @@ mod tests {
     }
 
     #[test]
-    fn an_occupied_slot_is_refilled_after_a_few_misses() {
+    fn an_occupied_slot_is_taken_after_a_few_misses() {
         let stamp = next_stamp();
         let first = query_for(stamp, "cache:first");
-        fill(&first, &breaker("cache:first"));
+        look_up(&first, &breaker("cache:first"));
         // Another name of the same stamp and slot.
         let other = (0..)
             .map(|i| query_for(stamp, &format!("cache:{i}")))
             .find(|q| q.slot() == first.slot())
             .unwrap();
         let other_breaker = breaker("cache:other");
-        let mut fills_until_taken = 0;
-        while lent_name(&other).is_none() {
-            fill(&other, &other_breaker);
-            fills_until_taken += 1;
-            assert!(fills_until_taken <= FILL_ONE_IN, "never taken");
+        let mut misses = 0;
+        while look_up(&other, &other_breaker).is_none() {
+            misses += 1;
+            assert!(misses <= FILL_ONE_IN, "never taken");
         }
+        assert!(misses > 1, "not at the first miss");
         assert_eq!(lent_name(&first), None, "the slot holds one name");
     }
 
     #[test]
     fn nothing_is_filled_while_a_breaker_is_lent() {
-        let stamp = next_stamp();
-        let q = query_for(stamp, "cache:lent");
-        fill(&q, &breaker("cache:lent"));
+        let q = query_for(next_stamp(), "cache:lent");
+        look_up(&q, &breaker("cache:lent"));
+        // Under a stamp of its own, it would otherwise take its slot at its first miss.
         let inner = query_for(next_stamp(), "cache:inner");
+        let inner_breaker = breaker("cache:inner");
         let nested = lend(&q, |outer| {
-            // Under a stamp of its own, it would otherwise take its slot at once.
-            fill(&inner, &breaker("cache:inner"));
-            (outer.name().to_owned(), lent_name(&inner))
+            let inner_lookup = look_up(&inner, &inner_breaker);
+            (outer.name().to_owned(), inner_lookup, lent_name(&inner))
         });
-        assert_eq!(nested.ok(), Some(("cache:lent".to_owned(), None)));
-        fill(&inner, &breaker("cache:inner"));
+        assert_eq!(nested.ok(), Some(("cache:lent".to_owned(), None, None)));
+        look_up(&inner, &inner_breaker);
         assert_eq!(lent_name(&inner).as_deref(), Some("cache:inner"));
     }
 
     #[test]
     fn a_panicking_call_ends_its_lend() {
         let q = query_for(next_stamp(), "cache:panics");
-        fill(&q, &breaker("cache:panics"));
+        look_up(&q, &breaker("cache:panics"));
         let panicked = std::panic::catch_unwind(|| lend(&q, |_| panic!("inside the call")).is_ok());
         assert!(panicked.is_err());
         CACHE.with(|cache| assert_eq!(cache.lending.get(), 0));
@@ -285,7 +316,7 @@ mod tests {
     fn a_hit_marks_the_breaker_looked_up() {
         let q = query_for(next_stamp(), "cache:marks");
         let b = breaker("cache:marks");
-        fill(&q, &b);
+        look_up(&q, &b);
         assert!(!b.take_looked_up());
         assert!(lend(&q, |_| ()).is_ok());
         assert!(b.take_looked_up());

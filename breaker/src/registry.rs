@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +43,10 @@ pub fn registry() -> &'static Registry {
 /// and the rest boxed.
 struct Entry {
     breaker: Arc<Breaker>,
+    /// Set by lookups in the map, cleared by the idle sweep. Written only when clear, so hot
+    /// keys cost no shared write; kept here, in the line the lookup has just read, rather than
+    /// in the breaker. (Lookups served by a thread's cache mark the breaker instead.)
+    used: AtomicBool,
     /// Breakers cached in a `#[circuit]` function's static are never evicted: the function would
     /// keep using the old one while the registry made a new one.
     evictable: bool,
@@ -61,11 +65,17 @@ struct Cold {
 }
 
 impl Entry {
-    /// For the idle sweep at `now`: whether the entry went unused for `ttl`. Lookups mark the
-    /// breaker itself, because a thread's cache of recent lookups can reach it after it left
-    /// the map.
+    #[inline]
+    fn touch(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// For the idle sweep at `now`: whether the entry went unused for `ttl`, looked up neither
+    /// in the map nor in a thread's cache. Clears both marks.
     fn idle_for(&self, now: u64, ttl: Duration) -> bool {
-        if self.breaker.take_looked_up() {
+        if self.used.swap(false, Ordering::Relaxed) | self.breaker.take_looked_up() {
             self.cold.last_seen.store(now, Ordering::Relaxed);
             return false;
         }
@@ -151,7 +161,7 @@ fn hash_long<H: Hasher>(mut words: impl Iterator<Item = u64>, len: usize, state:
 /// Whether two short names' words are equal: three word comparisons. (Comparing the arrays
 /// with `==` compiled to byte-vector loads of words just stored separately, which stall.)
 #[inline]
-pub(crate) fn same(a: &[u64; 3], b: &[u64; 3]) -> bool {
+fn same(a: &[u64; 3], b: &[u64; 3]) -> bool {
     (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) == 0
 }
 
@@ -417,20 +427,20 @@ impl Registry {
         Q: Hash + papaya::Equivalent<Key>,
         F: FnOnce(&Arc<Breaker>) -> R,
     {
-        let call = match &cached {
+        let (call, vacancy) = match &cached {
             Some(cached) => match lookup_cache::lend(cached, call) {
                 Ok(answer) => return Ok(answer),
-                Err(call) => call,
+                Err(miss) => miss,
             },
-            None => call,
+            None => (call, None),
         };
         let entries = self.entries.pin();
         let Some(entry) = entries.get(query) else {
             return Err(call);
         };
-        entry.breaker.mark_looked_up();
-        if let Some(cached) = &cached {
-            lookup_cache::fill(cached, &entry.breaker);
+        entry.touch();
+        if let (Some(vacancy), Some(cached)) = (vacancy, &cached) {
+            lookup_cache::fill(vacancy, cached, &entry.breaker);
         }
         Ok(call(&entry.breaker))
     }
@@ -467,7 +477,7 @@ impl Registry {
         let entry = entries.get(&StrQuery::new(name))?;
         entry.note_conflict(declared, site);
         if evictable {
-            entry.breaker.mark_looked_up();
+            entry.touch();
         }
         Some(Arc::clone(&entry.breaker))
     }
@@ -525,6 +535,7 @@ impl Registry {
         let entries = self.entries.pin();
         let entry = Entry {
             breaker: Arc::clone(&fresh),
+            used: AtomicBool::new(false),
             evictable,
             cold: Box::new(Cold {
                 site,
