@@ -242,6 +242,12 @@ impl papaya::Equivalent<Key> for BufferQuery<'_> {
 ///
 /// When two places declare the same name with different settings, the first one wins; the
 /// report lists the others as [`Conflict`]s, and nothing panics.
+///
+/// Each thread keeps the last breakers it looked up by a name of up to 24 bytes (64 of them,
+/// across registries), and answers a repeated name from there without touching the shared map.
+/// A removed breaker is never lent again once [`remove`](Registry::remove) or
+/// [`evict_idle`](Registry::evict_idle) has returned, but its memory is freed only when every
+/// thread that cached it has reused the slot or exited.
 pub struct Registry {
     entries: Map,
     /// Settings set by [`configure`](Registry::configure), which win over declarations.

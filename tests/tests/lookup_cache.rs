@@ -179,3 +179,70 @@ fn lookups_racing_with_removals_get_the_right_breaker() {
         }
     });
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    WithOrCreate { registry: usize, key: usize },
+    GetOrCreateWith { registry: usize, key: usize },
+    Remove { registry: usize, key: usize },
+}
+
+/// Names enough to share the cache's 64 slots, a few too long to be cached.
+fn name(key: usize) -> String {
+    if key % 10 == 9 {
+        format!("cache:prop:a-name-too-long-to-be-cached-{key}")
+    } else {
+        format!("cache:prop:{key}")
+    }
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let target = (0..2usize, 0..150usize);
+    prop_oneof![
+        4 => target.clone().prop_map(|(registry, key)| Op::WithOrCreate { registry, key }),
+        2 => target.clone().prop_map(|(registry, key)| Op::GetOrCreateWith { registry, key }),
+        1 => target.prop_map(|(registry, key)| Op::Remove { registry, key }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+    /// Against a model of what each registry holds: every lookup gets the very breaker the
+    /// registry has for the name (or creates one when it has none), whatever the cache held.
+    #[test]
+    fn lookups_always_agree_with_the_registry(ops in proptest::collection::vec(op(), 1..600)) {
+        use std::collections::HashMap;
+        let registries = [Registry::new(), Registry::new()];
+        let mut model: [HashMap<usize, Arc<Breaker>>; 2] = Default::default();
+        for op in ops {
+            match op {
+                Op::WithOrCreate { registry, key } => {
+                    let found = registries[registry]
+                        .with_or_create(&name(key), Settings::default, |b| b as *const Breaker)
+                        .unwrap();
+                    let expected = model[registry]
+                        .entry(key)
+                        .or_insert_with(|| registries[registry].get(&name(key)).unwrap());
+                    proptest::prop_assert!(std::ptr::eq(found, &**expected), "{op:?}");
+                }
+                Op::GetOrCreateWith { registry, key } => {
+                    let found = registries[registry]
+                        .get_or_create_with(&name(key), Settings::default)
+                        .unwrap();
+                    let expected = model[registry].entry(key).or_insert_with(|| found.clone());
+                    proptest::prop_assert!(Arc::ptr_eq(&found, expected), "{op:?}");
+                }
+                Op::Remove { registry, key } => {
+                    let removed = registries[registry].remove(&name(key));
+                    let expected = model[registry].remove(&key);
+                    proptest::prop_assert_eq!(removed.is_some(), expected.is_some());
+                    if let (Some(removed), Some(expected)) = (removed, expected) {
+                        proptest::prop_assert!(Arc::ptr_eq(&removed, &expected));
+                    }
+                }
+            }
+        }
+    }
+}
