@@ -246,3 +246,21 @@ proptest::proptest! {
         }
     }
 }
+
+/// A thread's cache keeps its breakers alive after their registry is gone, until the thread
+/// exits (or reuses their slots).
+#[test]
+fn a_thread_releases_its_cached_breakers_when_it_exits() {
+    let registry = Arc::new(Registry::new());
+    let in_thread = Arc::clone(&registry);
+    // `join` returns once the thread's thread-locals are destroyed (a scoped thread's end is
+    // signalled before).
+    thread::spawn(move || drop(lookup(&in_thread, "cache:exits")))
+        .join()
+        .unwrap();
+    let exited = Arc::downgrade(&registry.get("cache:exits").unwrap());
+    let here = Arc::downgrade(&lookup(&registry, "cache:stays"));
+    drop(registry);
+    assert!(exited.upgrade().is_none(), "freed with the registry");
+    assert!(here.upgrade().is_some(), "still in this thread's cache");
+}
