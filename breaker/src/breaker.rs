@@ -15,7 +15,7 @@ use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listeners};
 use crate::name::Name;
 use crate::policy::Step;
-use crate::settings::{Active, Settings, SettingsCell};
+use crate::settings::{Active, OBSERVED, Settings, SettingsCell, TIMED};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
@@ -54,9 +54,6 @@ pub struct Breaker {
     neutral: AtomicU64,
     listeners: Listeners,
     registry_listeners: OnceLock<Arc<Listeners>>,
-    /// Whether any listener (the breaker's or its registry's) may want events; lets the hot
-    /// path skip them with one load.
-    observed: AtomicBool,
     /// Set by registry lookups, cleared by the registry's idle sweep; written only when clear,
     /// so a hot key costs no shared write.
     looked_up: AtomicBool,
@@ -174,7 +171,6 @@ impl Builder {
             neutral: AtomicU64::new(0),
             listeners: Listeners::default(),
             registry_listeners: OnceLock::new(),
-            observed: AtomicBool::new(false),
             looked_up: AtomicBool::new(false),
             reopen_streak: AtomicU32::new(0),
             rng: AtomicU64::new(self.seed.unwrap_or_else(random_seed)),
@@ -442,7 +438,7 @@ impl Breaker {
     }
 
     #[inline(always)]
-    fn active(&self) -> &Active {
+    pub(crate) fn active(&self) -> &Active {
         self.settings.get()
     }
 
@@ -640,7 +636,7 @@ impl Breaker {
     /// Calls `listener` for every event of this breaker.
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.listeners.add(Box::new(listener));
-        self.observed.store(true, Ordering::Release);
+        self.settings.observe();
     }
 
     /// Calls `listener(from, to)` whenever this breaker changes state.
@@ -678,7 +674,7 @@ impl Breaker {
     /// Called when the registry gains a listener, and when the breaker joins a registry.
     pub(crate) fn notice_registry_listeners(&self) {
         if self.registry_listeners.get().is_some_and(|l| !l.is_empty()) {
-            self.observed.store(true, Ordering::Release);
+            self.settings.observe();
         }
     }
 
@@ -762,8 +758,8 @@ impl Breaker {
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Ticket, Rejection> {
         let mut word = self.load();
-        if word.mode() != Mode::Closed {
-            if word.mode() == Mode::Open {
+        if !word.is(Mode::Closed) {
+            if word.is(Mode::Open) {
                 // The other common case, during an outage: still cooling down. One deadline
                 // load and one coarse clock read, inline; everything else goes the slow way.
                 let deadline = Deadline(self.deadline.load(Ordering::Acquire));
@@ -788,7 +784,7 @@ impl Breaker {
     /// When slow calls are measured, the time the call starts; otherwise nothing is read.
     #[inline]
     fn start_time(&self) -> u64 {
-        if self.active().times_calls {
+        if self.settings.load().tags() & TIMED != 0 {
             self.clock.coarse_nanos()
         } else {
             0
@@ -796,7 +792,9 @@ impl Breaker {
     }
 
     /// Admission in any other case: the word the call is admitted under. Returned in two
-    /// registers; the caller reads the start time.
+    /// registers; the caller reads the start time. Cold: without the hint the mode is
+    /// decoded as a switch, a few more instructions before every closed call.
+    #[cold]
     #[inline(never)]
     fn admit_slow(&self, mut word: Word) -> Result<Word, Rejection> {
         loop {
@@ -847,7 +845,7 @@ impl Breaker {
     #[inline(always)]
     fn reject(&self, rejection: Rejection) -> Rejection {
         self.totals.bump(Kind::Rejection);
-        if self.observed.load(Ordering::Relaxed) {
+        if self.settings.load().tags() & OBSERVED != 0 {
             self.emit_rejected(rejection);
         }
         rejection
@@ -889,16 +887,24 @@ impl Breaker {
 
     #[inline(always)]
     pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
-        if outcome == Outcome::Success && ticket.mode() == Mode::Closed {
-            self.totals.bump(Kind::Success);
-            // The common case: nothing changed since admission, no failure count to reset,
-            // nobody listening. Without a window that is two loads and no write; with a window
-            // and no failure in it, one window update.
-            if self.load() == ticket.admitted
-                && ticket.admitted.count() == 0
-                && !self.observed.load(Ordering::Relaxed)
-            {
-                let active = self.active();
+        match outcome {
+            Outcome::Success => {}
+            Outcome::Failure => return self.failed(ticket),
+            Outcome::Neutral => return self.ended_neutral(ticket),
+        }
+        self.totals.bump(Kind::Success);
+        // The common case: the word is still the closed one of the call's generation with no
+        // failure count, where a success changes nothing, and nobody listens. Only a call
+        // admitted while closed or recovering (which closes in the same generation) sees that
+        // word. Without a window that is two loads and no shared write; with a window and no
+        // failure in it, one window update.
+        if self.load() == ticket.admitted.settled() {
+            let published = self.settings.load();
+            if published.tags() == 0 {
+                return;
+            }
+            if published.tags() & OBSERVED == 0 {
+                let active = published.active();
                 let Some(window) = active.rules.window.as_deref() else {
                     return;
                 };
@@ -908,9 +914,8 @@ impl Breaker {
                 }
                 return;
             }
-            return self.closed_success_slow(ticket);
         }
-        self.complete_slow(ticket, outcome);
+        self.success_slow(ticket);
     }
 
     /// A guarded call or its verdict panicked.
@@ -920,9 +925,14 @@ impl Breaker {
         self.complete(ticket, Outcome::Failure);
     }
 
+    /// A success, already counted, that may change the state or is listened to.
     #[inline(never)]
-    fn closed_success_slow(&self, ticket: Ticket) {
-        self.counted(ticket, false);
+    fn success_slow(&self, ticket: Ticket) {
+        match ticket.mode() {
+            Mode::Closed | Mode::Recovering => self.counted(ticket, false),
+            Mode::HalfOpen => self.trial_success(ticket),
+            _ => {}
+        }
         self.emit(|name| Event::Success { name });
     }
 
@@ -936,34 +946,24 @@ impl Breaker {
 
     #[cold]
     #[inline(never)]
-    fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
-        match outcome {
-            Outcome::Success => {
-                self.totals.bump(Kind::Success);
-                match ticket.mode() {
-                    Mode::Closed | Mode::Recovering => self.counted(ticket, false),
-                    Mode::HalfOpen => self.trial_success(ticket),
-                    _ => {}
-                }
-                self.emit(|name| Event::Success { name });
-            }
-            Outcome::Failure => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                match ticket.mode() {
-                    Mode::Closed | Mode::Recovering => self.counted(ticket, true),
-                    Mode::HalfOpen => self.trial_failure(ticket),
-                    _ => {}
-                }
-                self.emit(|name| Event::Failure { name });
-            }
-            Outcome::Neutral => {
-                self.neutral.fetch_add(1, Ordering::Relaxed);
-                if ticket.mode() == Mode::HalfOpen {
-                    self.trial_neutral(ticket);
-                }
-                self.emit(|name| Event::Neutral { name });
-            }
+    fn failed(&self, ticket: Ticket) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        match ticket.mode() {
+            Mode::Closed | Mode::Recovering => self.counted(ticket, true),
+            Mode::HalfOpen => self.trial_failure(ticket),
+            _ => {}
         }
+        self.emit(|name| Event::Failure { name });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ended_neutral(&self, ticket: Ticket) {
+        self.neutral.fetch_add(1, Ordering::Relaxed);
+        if ticket.mode() == Mode::HalfOpen {
+            self.trial_neutral(ticket);
+        }
+        self.emit(|name| Event::Neutral { name });
     }
 
     /// An outcome of a call admitted while closed or recovering.
@@ -1135,7 +1135,7 @@ impl Breaker {
 
     #[inline]
     fn emit<'a>(&'a self, event: impl FnOnce(&'a str) -> Event<'a>) {
-        if !self.observed.load(Ordering::Acquire) {
+        if self.settings.load().tags() & OBSERVED == 0 {
             return;
         }
         let registry = self.registry_listeners.get().filter(|l| !l.is_empty());

@@ -61,10 +61,11 @@ impl Flight<'_> {
     /// The time limit of a call starting now, if the breaker has one.
     #[inline(always)]
     fn deadline(&self) -> Option<Deadline> {
-        match self.breaker.settings().get_timeout() {
-            Some(limit) => Deadline::after(limit),
-            None => None,
+        let active = self.breaker.active();
+        if !active.has_timeout {
+            return None;
         }
+        Deadline::after(active.settings.get_timeout()?)
     }
 
     /// After a pending poll of the guarded future: the stage owes the outcome again, and the

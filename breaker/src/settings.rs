@@ -609,6 +609,8 @@ pub(crate) struct Active {
     pub(crate) rules: Rules,
     /// Whether calls are timed (slow-call detection), cached for the admission path.
     pub(crate) times_calls: bool,
+    /// Whether async calls have a time limit, cached so that they do not look it up.
+    pub(crate) has_timeout: bool,
     /// The settings this replaced, kept alive for calls that may still read them.
     replaced: *mut Active,
 }
@@ -618,9 +620,55 @@ impl Active {
         Active {
             rules: Rules::new(&settings),
             times_calls: settings.get_slow_calls().is_some(),
+            has_timeout: settings.get_timeout().is_some(),
             settings,
             replaced: std::ptr::null_mut(),
         }
+    }
+
+    /// The tags that the published pointer to these settings carries.
+    fn tags(&self) -> usize {
+        let window = if self.rules.window.is_some() {
+            WINDOW
+        } else {
+            0
+        };
+        let timed = if self.times_calls { TIMED } else { 0 };
+        window | timed
+    }
+}
+
+// Tags in the low bits of the published settings pointer: the hot path learns from the load it
+// makes anyway whether a call needs anything beyond counting, and the tags never disagree with
+// the settings they describe.
+
+/// Someone listens to events (set once, kept by every replacement).
+pub(crate) const OBSERVED: usize = 0b001;
+/// Outcomes go into a window.
+pub(crate) const WINDOW: usize = 0b010;
+/// Calls are timed.
+pub(crate) const TIMED: usize = 0b100;
+const TAGS: usize = OBSERVED | WINDOW | TIMED;
+const _: () = assert!(std::mem::align_of::<Active>() > TAGS);
+
+/// One load of the published settings: the tags, and the settings themselves.
+#[derive(Clone, Copy)]
+pub(crate) struct Published<'a> {
+    tagged: *mut Active,
+    cell: std::marker::PhantomData<&'a SettingsCell>,
+}
+
+impl<'a> Published<'a> {
+    #[inline(always)]
+    pub(crate) fn tags(self) -> usize {
+        self.tagged.addr() & TAGS
+    }
+
+    #[inline(always)]
+    pub(crate) fn active(self) -> &'a Active {
+        // SAFETY: the untagged pointer is a live box of the cell this was loaded from: boxes are
+        // freed only in the cell's `Drop`, and are never written after being published.
+        unsafe { &*self.tagged.map_addr(|a| a & !TAGS) }
     }
 }
 
@@ -629,6 +677,7 @@ impl Active {
 /// because a call that started under them may still be reading them; reconfiguration is rare,
 /// so they are few.
 pub(crate) struct SettingsCell {
+    /// A box of `Active`, tagged.
     current: AtomicPtr<Active>,
 }
 
@@ -640,27 +689,47 @@ unsafe impl Sync for SettingsCell {}
 
 impl SettingsCell {
     pub(crate) fn new(active: Active) -> Self {
+        let tags = active.tags();
+        let ptr = Box::into_raw(Box::new(active));
         SettingsCell {
-            current: AtomicPtr::new(Box::into_raw(Box::new(active))),
+            current: AtomicPtr::new(ptr.map_addr(|a| a | tags)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn load(&self) -> Published<'_> {
+        Published {
+            tagged: self.current.load(Ordering::Acquire),
+            cell: std::marker::PhantomData,
         }
     }
 
     #[inline]
     pub(crate) fn get(&self) -> &Active {
-        // SAFETY: `current` always points to a live box: boxes are freed only in `Drop`, and
-        // are never written after being published.
-        unsafe { &*self.current.load(Ordering::Acquire) }
+        self.load().active()
+    }
+
+    /// Tags the settings, and every later replacement, as observed. Release: a reader that
+    /// sees the tag sees the listener added before it.
+    pub(crate) fn observe(&self) {
+        let _ = self
+            .current
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.map_addr(|a| a | OBSERVED))
+            });
     }
 
     pub(crate) fn replace(&self, active: Active) {
+        let tags = active.tags();
         let new = Box::into_raw(Box::new(active));
         let mut current = self.current.load(Ordering::Acquire);
         loop {
             // SAFETY: `new` is not published yet, so this is its only reference.
-            unsafe { (*new).replaced = current };
+            unsafe { (*new).replaced = current.map_addr(|a| a & !TAGS) };
+            let tagged = new.map_addr(|a| a | tags | (current.addr() & OBSERVED));
             match self.current.compare_exchange_weak(
                 current,
-                new,
+                tagged,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -673,7 +742,7 @@ impl SettingsCell {
 
 impl Drop for SettingsCell {
     fn drop(&mut self) {
-        let mut next = *self.current.get_mut();
+        let mut next = self.current.get_mut().map_addr(|a| a & !TAGS);
         while !next.is_null() {
             // SAFETY: each box is reachable exactly once along the chain, and nothing else
             // refers to it once the cell is dropped.

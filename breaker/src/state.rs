@@ -126,6 +126,19 @@ impl Word {
         Word(mode as u64 | (u64::from(generation & GEN_MASK) << GEN_SHIFT))
     }
 
+    /// The closed word of this generation with no failure count: where a success changes
+    /// nothing.
+    #[inline(always)]
+    pub(crate) fn settled(self) -> Word {
+        Word(self.0 & !((1 << GEN_SHIFT) - 1))
+    }
+
+    /// Whether the word is in `mode`, comparing the bits without decoding them.
+    #[inline(always)]
+    pub(crate) fn is(self, mode: Mode) -> bool {
+        self.0 & MODE_MASK == mode as u64
+    }
+
     pub(crate) fn mode(self) -> Mode {
         Mode::from_bits(self.0 & MODE_MASK)
     }

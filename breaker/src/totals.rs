@@ -22,6 +22,7 @@ pub(crate) enum Kind {
 
 const KINDS: usize = 2;
 const PAGE_SLOTS: usize = 64;
+const PAGE_CELLS: usize = PAGE_SLOTS * KINDS;
 const MAX_PAGES: usize = 1024;
 /// Breakers beyond this many live at once count into shared atomics instead.
 const MAX_SLOTS: usize = PAGE_SLOTS * MAX_PAGES;
@@ -30,14 +31,19 @@ const MAX_SLOTS: usize = PAGE_SLOTS * MAX_PAGES;
 /// page never shares a line with another thread's.
 #[repr(align(128))]
 struct Page {
-    cells: [[AtomicU64; KINDS]; PAGE_SLOTS],
+    /// The cells of slot `s` are at `s * KINDS`, in the order of [`Kind`].
+    cells: [AtomicU64; PAGE_CELLS],
 }
 
 impl Page {
-    fn new() -> Box<Page> {
-        Box::new(Page {
-            cells: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-        })
+    fn new() -> Page {
+        Page {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    fn at(&self, slot: usize, kind: Kind) -> &AtomicU64 {
+        &self.cells[slot % PAGE_SLOTS * KINDS + kind as usize]
     }
 }
 
@@ -54,19 +60,16 @@ struct Table {
 impl Table {
     fn new() -> Table {
         Table {
-            first: Page {
-                cells: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            },
+            first: Page::new(),
             pages: (0..MAX_PAGES)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
         }
     }
 
-    #[inline(always)]
     fn cell(&self, slot: usize, kind: Kind) -> &AtomicU64 {
         if slot < PAGE_SLOTS {
-            return &self.first.cells[slot][kind as usize];
+            return self.first.at(slot, kind);
         }
         self.cell_in_pages(slot, kind)
     }
@@ -80,12 +83,12 @@ impl Table {
         // SAFETY: a non-null page pointer comes from `Box::into_raw` in `install_page` and is freed
         // only when the table is dropped, which outlives this borrow of `self`.
         let page = unsafe { &*ptr };
-        &page.cells[slot % PAGE_SLOTS][kind as usize]
+        page.at(slot, kind)
     }
 
     #[cold]
     fn install_page(&self, page: &AtomicPtr<Page>) -> *mut Page {
-        let fresh = Box::into_raw(Page::new());
+        let fresh = Box::into_raw(Box::new(Page::new()));
         match page.compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -103,14 +106,14 @@ impl Table {
 
     fn read(&self, slot: usize, kind: Kind) -> u64 {
         if slot < PAGE_SLOTS {
-            return self.first.cells[slot][kind as usize].load(Ordering::Relaxed);
+            return self.first.at(slot, kind).load(Ordering::Relaxed);
         }
         let ptr = self.pages[slot / PAGE_SLOTS].load(Ordering::Acquire);
         if ptr.is_null() {
             return 0;
         }
         // SAFETY: as in `cell`.
-        unsafe { &*ptr }.cells[slot % PAGE_SLOTS][kind as usize].load(Ordering::Relaxed)
+        unsafe { &*ptr }.at(slot, kind).load(Ordering::Relaxed)
     }
 
     fn pages(&self) -> impl Iterator<Item = (usize, &Page)> {
@@ -181,15 +184,15 @@ impl Local {
 impl Drop for Local {
     fn drop(&mut self) {
         // Later counts on this thread (from other destructors) go to the shared table.
-        TABLE.with(|t| t.set(std::ptr::null()));
+        HOT.with(|t| t.set(Hot::UNREGISTERED));
         let shared = shared();
         let mut global = lock();
         for (index, page) in self.0.pages() {
-            for (offset, cell) in page.cells.iter().enumerate() {
+            for offset in 0..PAGE_SLOTS {
+                let slot = index * PAGE_SLOTS + offset;
                 for kind in [Kind::Success, Kind::Rejection] {
-                    let n = cell[kind as usize].load(Ordering::Relaxed);
+                    let n = page.at(slot, kind).load(Ordering::Relaxed);
                     if n != 0 {
-                        let slot = index * PAGE_SLOTS + offset;
                         shared
                             .retired
                             .cell(slot, kind)
@@ -202,65 +205,111 @@ impl Drop for Local {
     }
 }
 
+/// What the hot path reads of the calling thread's table.
+#[derive(Clone, Copy)]
+struct Hot {
+    table: *const Table,
+    /// `PAGE_CELLS` while `table` is the thread's live table, else 0: one comparison both
+    /// checks that the thread has a table and that a breaker's cells are in its first page.
+    limit: usize,
+}
+
+impl Hot {
+    const UNREGISTERED: Hot = Hot {
+        table: std::ptr::null(),
+        limit: 0,
+    };
+}
+
 thread_local! {
     /// Registers the thread's table and folds it away at thread exit.
     static LOCAL: Local = Local::register();
     /// The same table, read on the hot path: a constant-initialised thread local without a
-    /// destructor costs one load, where `LOCAL` checks its lazy-initialisation state first.
-    static TABLE: Cell<*const Table> = const { Cell::new(std::ptr::null()) };
+    /// destructor costs plain loads, where `LOCAL` checks its lazy-initialisation state first.
+    static HOT: Cell<Hot> = const { Cell::new(Hot::UNREGISTERED) };
 }
 
 /// A breaker's handle on its totals.
-pub(crate) enum Totals {
-    Slot(usize),
-    /// Used only when more than `MAX_SLOTS` breakers are alive at once.
-    Shared(Box<[AtomicU64; KINDS]>),
+pub(crate) struct Totals {
+    /// `slot * KINDS`: where the breaker's cells start in a thread's first page, if that is
+    /// below `PAGE_CELLS`.
+    index: usize,
+    /// Counts shared by every thread instead, used only when more than `MAX_SLOTS` breakers
+    /// are alive at once.
+    shared: Option<Box<[AtomicU64; KINDS]>>,
 }
 
 impl Totals {
     pub(crate) fn new() -> Totals {
+        let shared = || Totals {
+            index: MAX_SLOTS * KINDS,
+            shared: Some(Box::new([AtomicU64::new(0), AtomicU64::new(0)])),
+        };
         if cfg!(loom) {
             // Model tests run many "threads" on one OS thread; shared counters keep them exact.
-            return Totals::Shared(Box::new([AtomicU64::new(0), AtomicU64::new(0)]));
+            return shared();
         }
         let mut global = lock();
-        if let Some(slot) = global.free_slots.pop() {
-            return Totals::Slot(slot);
+        let slot = match global.free_slots.pop() {
+            Some(slot) => slot,
+            None if global.next_slot < MAX_SLOTS => {
+                global.next_slot += 1;
+                global.next_slot - 1
+            }
+            None => return shared(),
+        };
+        Totals {
+            index: slot * KINDS,
+            shared: None,
         }
-        if global.next_slot < MAX_SLOTS {
-            global.next_slot += 1;
-            return Totals::Slot(global.next_slot - 1);
-        }
-        Totals::Shared(Box::new([AtomicU64::new(0), AtomicU64::new(0)]))
     }
 
     /// Adds one to `kind`. Lock-free and, once the thread has touched this breaker, allocation-free.
     #[inline(always)]
     pub(crate) fn bump(&self, kind: Kind) {
-        match self {
-            Totals::Slot(slot) => {
-                let table = TABLE.with(Cell::get);
-                if table.is_null() {
-                    return bump_registering(*slot, kind);
-                }
-                // SAFETY: `TABLE` points into the `Arc<Table>` that `LOCAL` holds; `LOCAL`'s
-                // destructor clears `TABLE` before releasing it.
-                let cell = unsafe { &*table }.cell(*slot, kind);
-                // Only this thread writes this cell, so a load and a store cannot lose a count
-                // and cost less than a locked read-modify-write.
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
-            Totals::Shared(cells) => {
-                cells[kind as usize].fetch_add(1, Ordering::Relaxed);
-            }
+        let hot = HOT.with(Cell::get);
+        if self.index < hot.limit {
+            // SAFETY: a nonzero `limit` means `table` points into the `Arc<Table>` that `LOCAL`
+            // holds (`LOCAL`'s destructor resets `HOT` before releasing it), and `index` is a
+            // multiple of `KINDS` below `PAGE_CELLS`, so the cell is inside the first page.
+            let cell = unsafe {
+                (*hot.table)
+                    .first
+                    .cells
+                    .get_unchecked(self.index + kind as usize)
+            };
+            // Only this thread writes this cell, so a load and a store cannot lose a count
+            // and cost less than a locked read-modify-write.
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            self.bump_elsewhere(kind);
         }
+    }
+
+    /// A breaker beyond the first page, shared counts, or a thread without a table yet. Cold
+    /// only to keep the call out of the way of the first page's path (one jump fewer).
+    #[cold]
+    #[inline(never)]
+    fn bump_elsewhere(&self, kind: Kind) {
+        if let Some(cells) = &self.shared {
+            cells[kind as usize].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let slot = self.index / KINDS;
+        let hot = HOT.with(Cell::get);
+        if hot.limit == 0 {
+            return bump_registering(slot, kind);
+        }
+        // SAFETY: as in `bump`.
+        let cell = unsafe { &*hot.table }.cell(slot, kind);
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// The total of `kind` over every thread. Exact once the counting threads have finished.
     pub(crate) fn read(&self, kind: Kind) -> u64 {
-        match self {
-            Totals::Slot(slot) => read_slot(*slot, kind),
-            Totals::Shared(cells) => cells[kind as usize].load(Ordering::Relaxed),
+        match &self.shared {
+            Some(cells) => cells[kind as usize].load(Ordering::Relaxed),
+            None => read_slot(self.index / KINDS, kind),
         }
     }
 
@@ -276,7 +325,8 @@ fn read_slot(slot: usize, kind: Kind) -> u64 {
 
 impl Drop for Totals {
     fn drop(&mut self) {
-        if let Totals::Slot(slot) = *self {
+        if self.shared.is_none() {
+            let slot = self.index / KINDS;
             // The breaker is gone, so no thread writes this slot any more: zero it everywhere
             // before the next breaker gets it.
             let mut global = lock();
@@ -305,7 +355,12 @@ impl Drop for Totals {
 #[cold]
 fn bump_registering(slot: usize, kind: Kind) {
     let registered = LOCAL.try_with(|local| {
-        TABLE.with(|t| t.set(Arc::as_ptr(&local.0)));
+        HOT.with(|t| {
+            t.set(Hot {
+                table: Arc::as_ptr(&local.0),
+                limit: PAGE_CELLS,
+            });
+        });
         let cell = local.0.cell(slot, kind);
         cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     });
@@ -345,9 +400,8 @@ mod tests {
     #[test]
     fn a_freed_slot_is_zeroed_for_its_next_owner() {
         let totals = Totals::new();
-        let Totals::Slot(slot) = totals else {
-            unreachable!("tests never exhaust the slots")
-        };
+        assert!(totals.shared.is_none(), "tests never exhaust the slots");
+        let slot = totals.index / KINDS;
         std::thread::scope(|s| {
             s.spawn(|| totals.bump(Kind::Success));
         });
