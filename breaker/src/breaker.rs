@@ -57,6 +57,9 @@ pub struct Breaker {
     /// Set by registry lookups, cleared by the registry's idle sweep; written only when clear,
     /// so a hot key costs no shared write.
     looked_up: AtomicBool,
+    /// Set once the registry is removing the breaker, before it leaves the map: threads' caches
+    /// of recent lookups stop lending it from then on.
+    retired: AtomicBool,
     /// Re-opens in a row straight after failed trials, for the cooldown backoff.
     reopen_streak: AtomicU32,
     /// State of a splitmix64 generator, for jitter and ramp-up admission.
@@ -172,6 +175,7 @@ impl Builder {
             listeners: Listeners::default(),
             registry_listeners: OnceLock::new(),
             looked_up: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             reopen_streak: AtomicU32::new(0),
             rng: AtomicU64::new(self.seed.unwrap_or_else(random_seed)),
             name: self.name,
@@ -653,12 +657,27 @@ impl Breaker {
         self.clock.coarse_nanos()
     }
 
-    /// Marks the breaker as looked up, for the registry's idle sweep.
+    /// For a lookup served by a thread's cache: marks the breaker as looked up, for the
+    /// registry's idle sweep, unless it is retired, which this tells.
     #[inline]
-    pub(crate) fn mark_looked_up(&self) {
+    pub(crate) fn mark_looked_up(&self) -> bool {
+        if self.retired.load(Ordering::Acquire) {
+            return false;
+        }
         if !self.looked_up.load(Ordering::Relaxed) {
             self.looked_up.store(true, Ordering::Relaxed);
         }
+        true
+    }
+
+    /// Called by the registry before the breaker leaves its map. A lookup that happens after
+    /// the removal sees the mark, since the map's removal releases it.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Whether the breaker was looked up since the last call, which clears the mark.

@@ -1,26 +1,26 @@
-//! Each thread's cache of the breakers it looked up recently, in front of a registry's map.
+//! Each thread's cache of the breakers it looked up recently in the process-wide
+//! [`registry()`](crate::registry()), in front of the registry's map.
 //!
-//! A hit costs a thread-local access, a few word comparisons and one load of the registry's
-//! [stamp](Stamp): no epoch guard, no reference count, no locked instruction. The map's own
-//! lookup pays for an epoch guard whose exit is a locked swap, plus a probe through its table.
+//! A hit costs a thread-local access, a few word comparisons and a load of the breaker's
+//! [retired](crate::breaker::Breaker::retire) mark, in a line the call reads anyway: no epoch
+//! guard, no reference count, no locked instruction. The map's own lookup pays for an epoch
+//! guard whose exit is a locked swap, plus a probe through its table.
 //!
-//! A slot remembers the stamp its registry had when the slot was filled. A registry takes a
-//! new stamp whenever it removes a breaker, so a slot filled before a removal no longer
-//! matches and the next lookup goes to the map. Stamps come from one process-wide counter, so
-//! they also tell registries apart, and a dropped registry's slots never match again.
+//! The registry marks a breaker retired before it leaves the map, so a lookup that happens after
+//! a removal (or sees the map without the breaker) finds the mark and asks the map instead.
+//! Only the process-wide registry is cached: it is never dropped, so a cached breaker never
+//! outlives its registry (or the registry's listeners through it).
 //!
-//! Only short names (up to [`SHORT`](crate::name::SHORT) bytes, the common `"http:{host}"` case) are cached. A
-//! slot holds an `Arc` of its breaker, so a breaker that was removed, or whose registry was
-//! dropped, stays allocated until its slot is refilled or the thread exits: at most
-//! [`SLOTS`] breakers per thread.
+//! Only short names (up to [`SHORT`](crate::name::SHORT) bytes, the common `"http:{host}"` case)
+//! are cached. A slot holds an `Arc` of its breaker, so a removed breaker stays allocated until
+//! its slot is refilled or the thread exits: at most [`SLOTS`] breakers per thread.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::breaker::Breaker;
 
-/// Slots per thread: 48 bytes each.
+/// Slots per thread: 40 bytes each.
 pub(crate) const SLOTS: usize = 64;
 
 /// One fill in this many misses of an occupied slot, so that keys looked up once each in turn
@@ -28,46 +28,11 @@ pub(crate) const SLOTS: usize = 64;
 /// while a key looked up again and again gets its slot after a few misses.
 const FILL_ONE_IN: u32 = 16;
 
-/// A registry's state as caches see it: a value drawn from a process-wide counter when the
-/// registry is made, and again each time it removes a breaker.
-pub(crate) struct Stamp(AtomicU64);
-
-/// Never a registry's stamp: marks an empty slot.
-const EMPTY: u64 = 0;
-
-fn next_stamp() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(EMPTY + 1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Stamp {
-    pub(crate) fn new() -> Stamp {
-        Stamp(AtomicU64::new(next_stamp()))
-    }
-
-    /// Called after a breaker left the map. Slots filled under any earlier stamp stop
-    /// matching. `fetch_max` keeps concurrent removals from storing an older stamp over a
-    /// newer one; being a read-modify-write, it also makes a reader that sees the final stamp
-    /// see every removal made before it.
-    pub(crate) fn renew(&self) {
-        self.0.fetch_max(next_stamp(), Ordering::Release);
-    }
-
-    /// The stamp to look up and fill with. Read before the map, so that a fill never carries a
-    /// stamp newer than what the map showed.
-    #[inline]
-    pub(crate) fn current(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// What a lookup asks the cache: a short name, as the registry hashes and compares it, under
-/// its registry's current stamp.
+/// What a lookup asks the cache: a short name, as the registry hashes and compares it.
 #[derive(Clone, Copy)]
 pub(crate) struct Query {
-    pub(crate) stamp: u64,
-    pub(crate) len: usize,
-    pub(crate) words: [u64; 3],
+    len: usize,
+    words: [u64; 3],
 }
 
 impl Query {
@@ -75,13 +40,20 @@ impl Query {
     #[inline]
     fn slot(&self) -> usize {
         let [a, b, c] = self.words;
-        let folded = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ self.len as u64 ^ self.stamp;
+        let folded = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ self.len as u64;
         (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
     }
 }
 
+/// The query for a name of `len` bytes, if it is short enough to be cached (`words` is its
+/// [`short_words`](crate::name::short_words)).
+#[inline]
+pub(crate) fn query(len: usize, words: Option<[u64; 3]>) -> Option<Query> {
+    Some(Query { len, words: words? })
+}
+
+/// A cached lookup; empty while `breaker` is `None`.
 struct Slot {
-    stamp: u64,
     len: usize,
     words: [u64; 3],
     breaker: Option<Arc<Breaker>>,
@@ -89,7 +61,6 @@ struct Slot {
 
 impl Slot {
     const EMPTY: Slot = Slot {
-        stamp: EMPTY,
         len: 0,
         words: [0; 3],
         breaker: None,
@@ -100,8 +71,7 @@ impl Slot {
     fn holds(&self, query: &Query) -> bool {
         let [a, b, c] = self.words;
         let [x, y, z] = query.words;
-        (self.stamp ^ query.stamp) | (self.len ^ query.len) as u64 | (a ^ x) | (b ^ y) | (c ^ z)
-            == 0
+        (self.len ^ query.len) as u64 | (a ^ x) | (b ^ y) | (c ^ z) == 0
     }
 }
 
@@ -135,24 +105,14 @@ impl Drop for Lend<'_> {
     }
 }
 
-/// The query for `name` under `stamp`, if the name is short enough to be cached.
-#[inline]
-pub(crate) fn query(stamp: u64, len: usize, words: Option<[u64; 3]>) -> Option<Query> {
-    Some(Query {
-        stamp,
-        len,
-        words: words?,
-    })
-}
-
 /// A slot that a miss decided to fill with the breaker the map will find.
 pub(crate) struct Vacancy(usize);
 
 /// Runs `call` with the breaker this thread cached for `query`, and marks it looked up. On a
 /// miss (or while the thread is being torn down) gives `call` back, with the slot to
-/// [`fill`] if this miss should take it: one that is empty or filled under another stamp, or
-/// an occupied one on one miss in [`FILL_ONE_IN`]; never while a lent breaker is in use.
-/// Deciding here keeps the common miss to one thread-local access.
+/// [`fill`] if this miss should take it: one that is empty or holds this name's retired
+/// breaker, or an occupied one on one miss in [`FILL_ONE_IN`]; never while a lent breaker is
+/// in use. Deciding here keeps the common miss to one thread-local access.
 #[inline]
 pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
     query: &Query,
@@ -169,18 +129,21 @@ pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
     // lend that keeps `fill` out.
     let index = query.slot();
     let slot = unsafe { &(*cache.slots.get())[index] };
+    let mut stale = slot.breaker.is_none();
     if let Some(breaker) = &slot.breaker
         && slot.holds(query)
     {
-        breaker.mark_looked_up();
-        cache.lending.set(cache.lending.get() + 1);
-        let _lend = Lend(&cache.lending);
-        return Ok(call(breaker));
+        if breaker.mark_looked_up() {
+            cache.lending.set(cache.lending.get() + 1);
+            let _lend = Lend(&cache.lending);
+            return Ok(call(breaker));
+        }
+        stale = true;
     }
     if cache.lending.get() != 0 {
         return Err((call, None));
     }
-    if slot.stamp == query.stamp {
+    if !stale {
         let misses = cache.misses.get().wrapping_add(1);
         cache.misses.set(misses);
         if misses % FILL_ONE_IN != 0 {
@@ -190,10 +153,14 @@ pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
     Err((call, Some(Vacancy(index))))
 }
 
-/// Puts `breaker`, which the map just gave for `query`, in the slot a miss chose.
+/// Puts `breaker`, which the map just gave for `query`, in the slot a miss chose, unless it is
+/// being removed.
 #[cold]
 #[inline(never)]
 pub(crate) fn fill(vacancy: Vacancy, query: &Query, breaker: &Arc<Breaker>) {
+    if breaker.is_retired() {
+        return;
+    }
     let _ = CACHE.try_with(|cache| {
         // Nothing ran between the miss and here that could lend a breaker.
         debug_assert_eq!(cache.lending.get(), 0);
@@ -203,7 +170,6 @@ pub(crate) fn fill(vacancy: Vacancy, query: &Query, breaker: &Arc<Breaker>) {
         let evicted = std::mem::replace(
             slot,
             Slot {
-                stamp: query.stamp,
                 len: query.len,
                 words: query.words,
                 breaker: Some(Arc::clone(breaker)),
@@ -224,8 +190,8 @@ mod tests {
         Arc::new(Breaker::builder(name).build().unwrap())
     }
 
-    fn query_for(stamp: u64, name: &str) -> Query {
-        query(stamp, name.len(), short_words(name.as_bytes())).unwrap()
+    fn query_for(name: &str) -> Query {
+        query(name.len(), short_words(name.as_bytes())).unwrap()
     }
 
     /// A lookup served by the cache: the name of the breaker lent, if any.
@@ -247,36 +213,64 @@ mod tests {
         }
     }
 
+    /// Another name, in the slot of `name` or in another one.
+    fn name_in_slot(name: &Query, same_slot: bool) -> Query {
+        (0..)
+            .map(|i| query_for(&format!("cache:{i}")))
+            .find(|q| (q.slot() == name.slot()) == same_slot && !q.same_name(name))
+            .unwrap()
+    }
+
+    impl Query {
+        fn same_name(&self, other: &Query) -> bool {
+            self.len == other.len && self.words == other.words
+        }
+    }
+
     #[test]
-    fn a_found_name_is_lent_under_its_stamp_only() {
-        let stamp = next_stamp();
-        let q = query_for(stamp, "cache:a");
+    fn a_found_name_is_lent_from_then_on() {
+        let q = query_for("cache:a");
         assert_eq!(
             look_up(&q, &breaker("cache:a")),
             None,
             "a miss fills an empty slot"
         );
         assert_eq!(lent_name(&q).as_deref(), Some("cache:a"));
-        assert_eq!(lent_name(&query_for(stamp, "cache:b")), None);
-        assert_eq!(lent_name(&query_for(next_stamp(), "cache:a")), None);
+        assert_eq!(lent_name(&name_in_slot(&q, true)), None);
+    }
+
+    #[test]
+    fn a_retired_breaker_is_not_lent_and_its_slot_is_refilled() {
+        let q = query_for("cache:retired");
+        let old = breaker("cache:retired");
+        look_up(&q, &old);
+        old.retire();
+        assert_eq!(lent_name(&q), None);
+        let new = breaker("cache:renewed");
+        assert_eq!(look_up(&q, &new), None, "at once");
+        assert_eq!(lent_name(&q).as_deref(), Some("cache:renewed"));
+        let retired = breaker("cache:never");
+        retired.retire();
+        let other = name_in_slot(&q, false);
+        look_up(&other, &retired);
+        assert_eq!(
+            lent_name(&other),
+            None,
+            "a retired breaker is never filled in"
+        );
     }
 
     #[test]
     fn long_names_are_not_cached() {
         let name = "cache:a-name-longer-than-24-bytes";
-        assert!(query(1, name.len(), short_words(name.as_bytes())).is_none());
+        assert!(query(name.len(), short_words(name.as_bytes())).is_none());
     }
 
     #[test]
     fn an_occupied_slot_is_taken_after_a_few_misses() {
-        let stamp = next_stamp();
-        let first = query_for(stamp, "cache:first");
+        let first = query_for("cache:first");
         look_up(&first, &breaker("cache:first"));
-        // Another name of the same stamp and slot.
-        let other = (0..)
-            .map(|i| query_for(stamp, &format!("cache:{i}")))
-            .find(|q| q.slot() == first.slot())
-            .unwrap();
+        let other = name_in_slot(&first, true);
         let other_breaker = breaker("cache:other");
         let mut misses = 0;
         while look_up(&other, &other_breaker).is_none() {
@@ -289,10 +283,10 @@ mod tests {
 
     #[test]
     fn nothing_is_filled_while_a_breaker_is_lent() {
-        let q = query_for(next_stamp(), "cache:lent");
+        let q = query_for("cache:lent");
         look_up(&q, &breaker("cache:lent"));
-        // Under a stamp of its own, it would otherwise take its slot at its first miss.
-        let inner = query_for(next_stamp(), "cache:inner");
+        // In an empty slot, it would otherwise be filled at its first miss.
+        let inner = name_in_slot(&q, false);
         let inner_breaker = breaker("cache:inner");
         let nested = lend(&q, |outer| {
             let inner_lookup = look_up(&inner, &inner_breaker);
@@ -305,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_panicking_call_ends_its_lend() {
-        let q = query_for(next_stamp(), "cache:panics");
+        let q = query_for("cache:panics");
         look_up(&q, &breaker("cache:panics"));
         let panicked = std::panic::catch_unwind(|| lend(&q, |_| panic!("inside the call")).is_ok());
         assert!(panicked.is_err());
@@ -314,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_hit_marks_the_breaker_looked_up() {
-        let q = query_for(next_stamp(), "cache:marks");
+        let q = query_for("cache:marks");
         let b = breaker("cache:marks");
         look_up(&q, &b);
         assert!(!b.take_looked_up());

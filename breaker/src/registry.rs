@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use crate::breaker::Breaker;
 use crate::clock::{Clock, ClockHandle, duration_to_nanos};
 use crate::error::ConfigError;
 use crate::event::{Event, Listeners};
-use crate::lookup_cache::{self, Stamp};
+use crate::lookup_cache;
 use crate::name::{KeyBuffer, Name, short_words, words};
 use crate::report::{BreakerReport, Conflict, Report, Site};
 use crate::settings::Settings;
@@ -35,7 +35,10 @@ use crate::state::State;
 /// ```
 #[inline]
 pub fn registry() -> &'static Registry {
-    static GLOBAL: LazyLock<Registry> = LazyLock::new(Registry::new);
+    static GLOBAL: LazyLock<Registry> = LazyLock::new(|| Registry {
+        cached: true,
+        ..Registry::new()
+    });
     &GLOBAL
 }
 
@@ -243,19 +246,20 @@ impl papaya::Equivalent<Key> for BufferQuery<'_> {
 /// When two places declare the same name with different settings, the first one wins; the
 /// report lists the others as [`Conflict`]s, and nothing panics.
 ///
-/// Each thread keeps the last breakers it looked up by a name of up to 24 bytes (64 of them,
-/// across registries), and answers a repeated name from there without touching the shared map.
-/// A removed breaker is never lent again once [`remove`](Registry::remove) or
-/// [`evict_idle`](Registry::evict_idle) has returned, but its memory is freed only when every
-/// thread that cached it has reused the slot or exited.
+/// In the process-wide [`registry()`], each thread keeps the last breakers it looked up by a
+/// name of up to 24 bytes (64 of them), and answers a repeated name from there without
+/// touching the shared map. A breaker being removed is not lent from there any more, but its
+/// memory is freed only when every thread that cached it has reused the slot or exited.
 pub struct Registry {
     entries: Map,
     /// Settings set by [`configure`](Registry::configure), which win over declarations.
     configured: Mutex<HashMap<Name, Settings>>,
     listeners: Arc<Listeners>,
     clock: ClockHandle,
-    /// Renewed on every removal, so that threads' caches stop lending removed breakers.
-    stamp: Stamp,
+    /// Whether lookups go through threads' caches first: only in the process-wide registry,
+    /// which is never dropped, so that no cache keeps a dropped registry's breakers (and its
+    /// listeners) alive.
+    cached: bool,
     /// When to look for idle breakers next (coarse nanoseconds; 0 when none can idle out).
     next_sweep: AtomicU64,
 }
@@ -290,7 +294,7 @@ impl Registry {
             configured: Mutex::default(),
             listeners: Arc::default(),
             clock,
-            stamp: Stamp::new(),
+            cached: false,
             next_sweep: AtomicU64::new(0),
         }
     }
@@ -341,7 +345,7 @@ impl Registry {
         make: impl FnOnce() -> Settings,
     ) -> Result<Arc<Breaker>, ConfigError> {
         let query = StrQuery::new(name);
-        let cached = lookup_cache::query(self.stamp.current(), name.len(), query.short);
+        let cached = self.cache_query(name.len(), query.short);
         match self.find(&query, cached, Arc::clone) {
             Ok(breaker) => Ok(breaker),
             Err(_) => self.create(Name::from(name.to_owned()), make(), caller_site(), true),
@@ -382,7 +386,7 @@ impl Registry {
         call: impl FnOnce(&Breaker) -> R,
     ) -> Result<R, ConfigError> {
         let query = StrQuery::new(name);
-        let cached = lookup_cache::query(self.stamp.current(), name.len(), query.short);
+        let cached = self.cache_query(name.len(), query.short);
         match self.find(&query, cached, |breaker| call(breaker)) {
             Ok(answer) => Ok(answer),
             Err(call) => {
@@ -402,7 +406,7 @@ impl Registry {
         make: impl FnOnce() -> (Settings, Site),
         call: impl FnOnce(&Breaker) -> R,
     ) -> R {
-        let cached = lookup_cache::query(self.stamp.current(), key.len(), key.short_words());
+        let cached = self.cache_query(key.len(), key.short_words());
         match self.find(&BufferQuery(key), cached, |breaker| call(breaker)) {
             Ok(answer) => answer,
             Err(call) => call(&self.create_keyed(key, make)),
@@ -417,16 +421,27 @@ impl Registry {
         key: &KeyBuffer,
         make: impl FnOnce() -> (Settings, Site),
     ) -> Arc<Breaker> {
-        let cached = lookup_cache::query(self.stamp.current(), key.len(), key.short_words());
+        let cached = self.cache_query(key.len(), key.short_words());
         match self.find(&BufferQuery(key), cached, Arc::clone) {
             Ok(breaker) => breaker,
             Err(_) => self.create_keyed(key, make),
         }
     }
 
+    /// What to ask threads' caches for a name of `len` bytes, if this registry is cached and
+    /// the name short enough.
+    #[inline]
+    fn cache_query(&self, len: usize, words: Option<[u64; 3]>) -> Option<lookup_cache::Query> {
+        if self.cached {
+            lookup_cache::query(len, words)
+        } else {
+            None
+        }
+    }
+
     /// Runs `call` with the existing breaker for `query`: from this thread's cache if `cached`
     /// is there, else from the map (offering it to the cache). Gives `call` back if there is
-    /// no such breaker. `cached` must carry the stamp read before this call.
+    /// no such breaker.
     #[inline]
     fn find<Q, R, F>(&self, query: &Q, cached: Option<lookup_cache::Query>, call: F) -> Result<R, F>
     where
@@ -563,6 +578,9 @@ impl Registry {
             }
         };
         // A registry listener added while this breaker was being inserted may have missed it.
+        // The fence pairs with the one in `on_event`: of the two sides (insert, then look at
+        // the listeners; add a listener, then look at the map), at least one sees the other.
+        fence(Ordering::SeqCst);
         breaker.notice_registry_listeners();
         drop(entries);
         if let Some(ttl) = idle_ttl.filter(|_| evictable) {
@@ -595,7 +613,7 @@ impl Registry {
     /// breakers.
     pub fn evict_idle(&self) -> usize {
         let entries = self.entries.pin();
-        let idle: Vec<Key> = entries
+        let idle: Vec<(Key, Arc<Breaker>)> = entries
             .iter()
             .filter(|(_, e)| {
                 let Some(ttl) = e.breaker.settings().get_idle_ttl().filter(|_| e.evictable) else {
@@ -604,16 +622,17 @@ impl Registry {
                 e.idle_for(e.breaker.coarse_now(), ttl)
                     && !matches!(e.breaker.state(), State::ForcedOpen | State::Disabled)
             })
-            .map(|(key, _)| key.clone())
+            .map(|(key, e)| (key.clone(), Arc::clone(&e.breaker)))
             .collect();
-        let removed = idle
-            .iter()
-            .filter(|key| entries.remove(*key).is_some())
-            .count();
-        if removed > 0 {
-            self.stamp.renew();
-        }
-        removed
+        idle.iter()
+            .filter(|(key, breaker)| {
+                breaker.retire();
+                // Only the breaker found idle: the name may have a new one by now.
+                entries
+                    .remove_if(key, |_, e| Arc::ptr_eq(&e.breaker, breaker))
+                    .is_ok_and(|removed| removed.is_some())
+            })
+            .count()
     }
 
     /// Adds a breaker built elsewhere. If one of that name exists, it is kept and returned, and
@@ -653,15 +672,19 @@ impl Registry {
     /// Removes the breaker named `name`. Code holding it keeps a working breaker; the next
     /// lookup of the name creates a fresh one.
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker>> {
-        let removed = self
-            .entries
-            .pin()
-            .remove(&StrQuery::new(name))
-            .map(|e| Arc::clone(&e.breaker));
-        if removed.is_some() {
-            self.stamp.renew();
+        let entries = self.entries.pin();
+        let query = StrQuery::new(name);
+        loop {
+            let current = Arc::clone(&entries.get(&query)?.breaker);
+            // Before it leaves the map, so that a lookup that no longer finds it there does
+            // not get it from a thread's cache either.
+            current.retire();
+            match entries.remove_if(&query, |_, e| Arc::ptr_eq(&e.breaker, &current)) {
+                Ok(removed) => return removed.map(|_| current),
+                // Removed and created again meanwhile: remove the new one.
+                Err(_) => continue,
+            }
         }
-        removed
     }
 
     /// The number of breakers.
@@ -678,6 +701,8 @@ impl Registry {
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.listeners.add(Box::new(listener));
         // Breakers created from now on notice the listener when they join; tell the others.
+        // See the fence in `publish`.
+        fence(Ordering::SeqCst);
         for (_, entry) in self.entries.pin().iter() {
             entry.breaker.notice_registry_listeners();
         }

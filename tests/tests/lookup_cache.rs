@@ -1,28 +1,30 @@
-//! Each thread caches the breakers it looked up recently. The cache must never lend a breaker
-//! the registry no longer has, nor one of another registry, and its hits must count as lookups
-//! for the idle sweep.
+//! Each thread caches the breakers it looked up recently in the process-wide registry. The
+//! cache must never lend a breaker the registry has removed, its hits must count as lookups for
+//! the idle sweep, and other registries are not cached at all. Every test uses names of its own
+//! in the shared registry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use breaker::clock::ManualClock;
-use breaker::{Breaker, Registry, Settings, State};
+use breaker::{Breaker, Registry, Settings, State, registry};
 
 /// Enough lookups for the name to be served from this thread's cache, however its slot is
 /// shared.
 const WARM: usize = 64;
 
 fn lookup(registry: &Registry, name: &str) -> Arc<Breaker> {
+    lookup_with(registry, name, Settings::default)
+}
+
+fn lookup_with(registry: &Registry, name: &str, make: fn() -> Settings) -> Arc<Breaker> {
     let mut found = None;
     for _ in 0..WARM {
         let by_ref = registry
-            .with_or_create(name, Settings::default, |b| b as *const Breaker)
+            .with_or_create(name, make, |b| b as *const Breaker)
             .unwrap();
-        let arc = registry
-            .get_or_create_with(name, Settings::default)
-            .unwrap();
+        let arc = registry.get_or_create_with(name, make).unwrap();
         assert!(std::ptr::eq(by_ref, &*arc), "both lookups agree");
         found = Some(arc);
     }
@@ -31,99 +33,118 @@ fn lookup(registry: &Registry, name: &str) -> Arc<Breaker> {
 
 #[test]
 fn a_removed_breaker_is_not_lent_again() {
-    let registry = Registry::new();
-    let first = lookup(&registry, "cache:removed");
+    let first = lookup(registry(), "cache:removed");
     first.force_open();
-    assert!(registry.remove("cache:removed").is_some());
-    let second = lookup(&registry, "cache:removed");
+    assert!(registry().remove("cache:removed").is_some());
+    let second = lookup(registry(), "cache:removed");
     assert!(!Arc::ptr_eq(&first, &second), "a fresh breaker");
     assert_eq!(second.state(), State::Closed);
 }
 
 #[test]
 fn a_breaker_removed_by_another_thread_is_not_lent_again() {
-    let registry = Registry::new();
-    let first = lookup(&registry, "cache:elsewhere");
+    let first = lookup(registry(), "cache:elsewhere");
     thread::scope(|s| {
-        s.spawn(|| assert!(registry.remove("cache:elsewhere").is_some()));
+        s.spawn(|| assert!(registry().remove("cache:elsewhere").is_some()));
     });
-    let second = lookup(&registry, "cache:elsewhere");
+    let second = lookup(registry(), "cache:elsewhere");
     assert!(!Arc::ptr_eq(&first, &second));
 }
 
+/// Both idle tests in one, so that no other test sweeps meanwhile.
 #[test]
-fn an_evicted_breaker_is_not_lent_again() {
-    let clock = ManualClock::new();
-    let registry = Registry::with_clock(clock.clone());
-    let ttl = Duration::from_secs(60);
-    let per_key = || Settings::default().idle_ttl(ttl);
-    let first = registry.get_or_create_with("cache:idle", per_key).unwrap();
-    for _ in 0..WARM {
-        registry.get_or_create_with("cache:idle", per_key).unwrap();
-    }
-    for _ in 0..3 {
-        clock.advance(ttl);
-        registry.evict_idle();
-    }
-    assert!(registry.get("cache:idle").is_none(), "evicted");
-    let second = registry.get_or_create_with("cache:idle", per_key).unwrap();
-    assert!(!Arc::ptr_eq(&first, &second));
-}
+fn idle_eviction_sees_cached_lookups_and_evicted_breakers_are_not_lent_again() {
+    let ttl = Duration::from_millis(20);
+    let per_key: fn() -> Settings = || Settings::default().idle_ttl(Duration::from_millis(20));
 
-#[test]
-fn lookups_served_by_the_cache_keep_a_breaker_from_idling_out() {
-    let clock = ManualClock::new();
-    let registry = Registry::with_clock(clock.clone());
-    let ttl = Duration::from_secs(60);
-    let per_key = || Settings::default().idle_ttl(ttl);
-    let first = registry.get_or_create_with("cache:busy", per_key).unwrap();
+    // Looked up from this thread's cache only, once the name is warm: still not idle.
+    let busy = lookup_with(registry(), "cache:busy", per_key);
     for _ in 0..5 {
-        // Looked up from the cache only: the map is not asked once the name is warm.
-        for _ in 0..WARM {
-            registry
-                .with_or_create("cache:busy", per_key, |_| ())
-                .unwrap();
+        lookup_with(registry(), "cache:busy", per_key);
+        thread::sleep(ttl + ttl / 4);
+        registry().evict_idle();
+    }
+    let still = registry().get("cache:busy").expect("kept");
+    assert!(Arc::ptr_eq(&busy, &still));
+
+    let idle = lookup_with(registry(), "cache:idle", per_key);
+    for _ in 0..3 {
+        thread::sleep(ttl + ttl / 4);
+        registry().evict_idle();
+    }
+    assert!(registry().get("cache:idle").is_none(), "evicted");
+    let fresh = lookup_with(registry(), "cache:idle", per_key);
+    assert!(!Arc::ptr_eq(&idle, &fresh));
+}
+
+#[test]
+fn other_registries_are_not_cached() {
+    let own = Registry::new();
+    let from_own = lookup(&own, "cache:own");
+    let from_global = lookup(registry(), "cache:own");
+    assert!(!Arc::ptr_eq(&from_own, &from_global));
+    // Dropping a registry drops its listeners at once, although this thread looked its
+    // breakers up: nothing cached keeps them.
+    let (tx, rx) = mpsc::channel::<()>();
+    own.on_event(move |_| {
+        let _ = tx.send(());
+    });
+    lookup(&own, "cache:own");
+    drop(own);
+    drop(from_own);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    );
+}
+
+#[test]
+fn a_thread_releases_its_cached_breakers_when_it_exits() {
+    let breaker = registry()
+        .get_or_create_with("cache:exits", Settings::default)
+        .unwrap();
+    assert_eq!(
+        Arc::strong_count(&breaker),
+        2,
+        "the registry's and this one"
+    );
+    let (cached, exit) = (Barrier::new(2), Barrier::new(2));
+    thread::scope(|s| {
+        s.spawn(|| {
+            drop(lookup(registry(), "cache:exits"));
+            cached.wait();
+            exit.wait();
+        });
+        cached.wait();
+        assert_eq!(
+            Arc::strong_count(&breaker),
+            3,
+            "and the other thread's cache"
+        );
+        exit.wait();
+    });
+    // The scope returns before the thread's thread-locals are destroyed: wait for them.
+    for _ in 0..1_000 {
+        if Arc::strong_count(&breaker) == 2 {
+            return;
         }
-        clock.advance(ttl);
-        assert_eq!(registry.evict_idle(), 0);
+        thread::sleep(Duration::from_millis(5));
     }
-    let still = registry.get("cache:busy").expect("kept");
-    assert!(Arc::ptr_eq(&first, &still));
-}
-
-#[test]
-fn registries_with_the_same_names_are_kept_apart() {
-    let a = Registry::new();
-    let b = Registry::new();
-    for _ in 0..4 {
-        let from_a = lookup(&a, "cache:shared-name");
-        let from_b = lookup(&b, "cache:shared-name");
-        assert!(!Arc::ptr_eq(&from_a, &from_b));
-    }
-}
-
-#[test]
-fn a_dropped_registrys_breakers_are_not_lent_to_a_new_one() {
-    let old = Registry::new();
-    lookup(&old, "cache:dropped").force_open();
-    drop(old);
-    let new = Registry::new();
-    assert_eq!(lookup(&new, "cache:dropped").state(), State::Closed);
+    panic!("the exited thread's cache still holds the breaker");
 }
 
 #[test]
 fn a_breaker_removed_during_its_own_call_stays_usable() {
-    let registry = Registry::new();
-    lookup(&registry, "cache:self-removing");
-    let answer = registry
+    lookup(registry(), "cache:self-removing");
+    let answer = registry()
         .with_or_create("cache:self-removing", Settings::default, |b| {
-            drop(registry.remove("cache:self-removing"));
+            drop(registry().remove("cache:self-removing"));
             // Lookups inside the call, of this name and of others, work and do not disturb
             // the breaker in use.
-            let fresh = lookup(&registry, "cache:self-removing");
+            let fresh = lookup(registry(), "cache:self-removing");
             assert!(!std::ptr::eq(b, &*fresh));
             for i in 0..WARM {
-                lookup(&registry, &format!("cache:inner-{i}"));
+                lookup(registry(), &format!("cache:inner-{i}"));
             }
             b.call(|| Ok::<_, breaker::Error>(b.name().len()))
         })
@@ -136,7 +157,6 @@ fn a_breaker_removed_during_its_own_call_stays_usable() {
 /// began.
 #[test]
 fn lookups_racing_with_removals_get_the_right_breaker() {
-    let registry = Registry::new();
     let names: Vec<String> = (0..8).map(|i| format!("cache:race-{i}")).collect();
     let done = AtomicBool::new(false);
     let start = Barrier::new(4);
@@ -149,14 +169,14 @@ fn lookups_racing_with_removals_get_the_right_breaker() {
     }
     thread::scope(|s| {
         for t in 0..3 {
-            let (registry, names, done, start) = (&registry, &names, &done, &start);
+            let (names, done, start) = (&names, &done, &start);
             s.spawn(move || {
                 start.wait();
                 let mut i = t;
                 while !done.load(Ordering::Relaxed) {
                     i = (i + 5) % names.len();
                     let name = &names[i];
-                    registry
+                    registry()
                         .with_or_create(name, Settings::default, |b| assert_eq!(b.name(), name))
                         .unwrap();
                 }
@@ -166,12 +186,12 @@ fn lookups_racing_with_removals_get_the_right_breaker() {
         let _stop = StopOnDrop(&done);
         for round in 0..2_000 {
             let name = &names[round % names.len()];
-            if let Some(removed) = registry.remove(name) {
+            if let Some(removed) = registry().remove(name) {
                 removed.force_open();
             }
             // A lookup after the removal never sees the removed breaker, which is now held
             // open; a fresh one is closed.
-            registry
+            registry()
                 .with_or_create(name, Settings::default, |b| {
                     assert_eq!(b.state(), State::Closed, "round {round}")
                 })
@@ -187,15 +207,6 @@ enum Op {
     Remove { registry: usize, key: usize },
 }
 
-/// Names enough to share the cache's 64 slots, a few too long to be cached.
-fn name(key: usize) -> String {
-    if key % 10 == 9 {
-        format!("cache:prop:a-name-too-long-to-be-cached-{key}")
-    } else {
-        format!("cache:prop:{key}")
-    }
-}
-
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
     let target = (0..2usize, 0..150usize);
@@ -209,12 +220,26 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
 
-    /// Against a model of what each registry holds: every lookup gets the very breaker the
-    /// registry has for the name (or creates one when it has none), whatever the cache held.
+    /// Against a model of what the process-wide registry (cached) and another one (not) hold:
+    /// every lookup gets the very breaker the registry has for the name, or creates one when it
+    /// has none, whatever the cache held. Enough names to share the cache's 64 slots, a few too
+    /// long to be cached.
     #[test]
     fn lookups_always_agree_with_the_registry(ops in proptest::collection::vec(op(), 1..600)) {
         use std::collections::HashMap;
-        let registries = [Registry::new(), Registry::new()];
+        use std::sync::atomic::AtomicUsize;
+        // Names of this case only: the process-wide registry outlives it.
+        static CASE: AtomicUsize = AtomicUsize::new(0);
+        let case = CASE.fetch_add(1, Ordering::Relaxed);
+        let name = |key: usize| {
+            if key % 10 == 9 {
+                format!("cache:prop:{case}:a-name-too-long-to-be-cached-{key}")
+            } else {
+                format!("c:{case}:{key}")
+            }
+        };
+        let own = Registry::new();
+        let registries = [registry(), &own];
         let mut model: [HashMap<usize, Arc<Breaker>>; 2] = Default::default();
         for op in ops {
             match op {
@@ -245,22 +270,4 @@ proptest::proptest! {
             }
         }
     }
-}
-
-/// A thread's cache keeps its breakers alive after their registry is gone, until the thread
-/// exits (or reuses their slots).
-#[test]
-fn a_thread_releases_its_cached_breakers_when_it_exits() {
-    let registry = Arc::new(Registry::new());
-    let in_thread = Arc::clone(&registry);
-    // `join` returns once the thread's thread-locals are destroyed (a scoped thread's end is
-    // signalled before).
-    thread::spawn(move || drop(lookup(&in_thread, "cache:exits")))
-        .join()
-        .unwrap();
-    let exited = Arc::downgrade(&registry.get("cache:exits").unwrap());
-    let here = Arc::downgrade(&lookup(&registry, "cache:stays"));
-    drop(registry);
-    assert!(exited.upgrade().is_none(), "freed with the registry");
-    assert!(here.upgrade().is_some(), "still in this thread's cache");
 }
