@@ -45,7 +45,7 @@ impl Query {
         folded.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
-    #[inline]
+    #[cfg(test)]
     fn slot(&self) -> usize {
         slot_of(self.hash())
     }
@@ -73,12 +73,14 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot {
-        len: 0,
-        words: [0; 3],
-        breaker: None,
-        missed: Cell::new(0),
-    };
+    const fn empty() -> Slot {
+        Slot {
+            len: 0,
+            words: [0; 3],
+            breaker: None,
+            missed: Cell::new(0),
+        }
+    }
 
     /// Without a branch per field: on a miss, which field differs is unpredictable.
     #[inline]
@@ -102,7 +104,7 @@ struct Cache {
 thread_local! {
     static CACHE: Cache = const {
         Cache {
-            slots: UnsafeCell::new([const { Slot::EMPTY }; SLOTS]),
+            slots: UnsafeCell::new([const { Slot::empty() }; SLOTS]),
             lending: Cell::new(0),
             misses: Cell::new(0),
         }
