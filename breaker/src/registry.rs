@@ -357,10 +357,12 @@ impl Registry {
     /// the settings are invalid (then `call` does not run).
     ///
     /// The fastest lookup for breakers keyed by a value (one per host, tenant or shard): an
-    /// existing name costs a hash, a probe and a comparison, allocates nothing and, unlike
+    /// existing name costs a hash, a probe and a comparison (or, in [`registry()`], a look in
+    /// the thread's cache of recent lookups), allocates nothing and, unlike
     /// [`get_or_create_with`](Registry::get_or_create_with), leaves the breaker's reference count
-    /// alone. `call` runs inside the map's read guard, which only delays freeing the memory of
-    /// breakers removed meanwhile: it may use the registry, even remove this very breaker.
+    /// alone. `call` runs with the breaker borrowed from that cache or under the map's read
+    /// guard, which only delays freeing the memory of breakers removed meanwhile: it may use the
+    /// registry, even remove this very breaker.
     ///
     /// ```
     /// use breaker::{Registry, Settings};
