@@ -140,11 +140,11 @@ pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
     // SAFETY: the thread-local outlives this call: it is destroyed only after the thread's
     // code has returned, and `try_with` succeeded.
     let cache = unsafe { &*cache };
+    let hash = query.hash();
+    let index = slot_of(hash);
     // SAFETY: slots are written only by `fill`, only while nothing is lent, and never while a
     // reference from here is alive: the reference below lives until `call` returns, inside the
     // lend that keeps `fill` out.
-    let hash = query.hash();
-    let index = slot_of(hash);
     let slot = unsafe { &(*cache.slots.get())[index] };
     let mut stale = slot.breaker.is_none();
     if let Some(breaker) = &slot.breaker
