@@ -231,11 +231,15 @@ mod tests {
         }
     }
 
-    /// Another name, in the slot of `name` or in another one.
-    fn name_in_slot(name: &Query, same_slot: bool) -> Query {
+    /// Another name than `name` and `taken`, in the slot of `name` or in another one.
+    fn name_in_slot(name: &Query, same_slot: bool, taken: &[&Query]) -> Query {
         (0..)
             .map(|i| query_for(&format!("cache:{i}")))
-            .find(|q| (q.slot() == name.slot()) == same_slot && !q.same_name(name))
+            .find(|q| {
+                (q.slot() == name.slot()) == same_slot
+                    && !q.same_name(name)
+                    && !taken.iter().any(|t| q.same_name(t))
+            })
             .unwrap()
     }
 
@@ -254,7 +258,7 @@ mod tests {
             "a miss fills an empty slot"
         );
         assert_eq!(lent_name(&q).as_deref(), Some("cache:a"));
-        assert_eq!(lent_name(&name_in_slot(&q, true)), None);
+        assert_eq!(lent_name(&name_in_slot(&q, true, &[])), None);
     }
 
     #[test]
@@ -269,7 +273,7 @@ mod tests {
         assert_eq!(lent_name(&q).as_deref(), Some("cache:renewed"));
         let retired = breaker("cache:never");
         retired.retire();
-        let other = name_in_slot(&q, false);
+        let other = name_in_slot(&q, false, &[]);
         look_up(&other, &retired);
         assert_eq!(
             lent_name(&other),
@@ -288,7 +292,7 @@ mod tests {
     fn a_name_missing_twice_in_a_row_takes_an_occupied_slot() {
         let first = query_for("cache:first");
         look_up(&first, &breaker("cache:first"));
-        let other = name_in_slot(&first, true);
+        let other = name_in_slot(&first, true, &[]);
         let other_breaker = breaker("cache:other");
         assert_eq!(look_up(&other, &other_breaker), None);
         assert_eq!(
@@ -309,11 +313,8 @@ mod tests {
     fn names_missing_in_turn_rarely_take_an_occupied_slot() {
         let first = query_for("cache:first");
         look_up(&first, &breaker("cache:first"));
-        let (a, b) = (name_in_slot(&first, true), breaker("cache:a"));
-        let c = (0..)
-            .map(|i| query_for(&format!("cache:c{i}")))
-            .find(|q| q.slot() == first.slot() && !q.same_name(&a) && !q.same_name(&first))
-            .unwrap();
+        let (a, b) = (name_in_slot(&first, true, &[]), breaker("cache:a"));
+        let c = name_in_slot(&first, true, &[&a]);
         let d = breaker("cache:c");
         let mut taken_after = None;
         for miss in 1..=2 * FILL_ONE_IN {
@@ -332,7 +333,7 @@ mod tests {
         let q = query_for("cache:lent");
         look_up(&q, &breaker("cache:lent"));
         // In an empty slot, it would otherwise be filled at its first miss.
-        let inner = name_in_slot(&q, false);
+        let inner = name_in_slot(&q, false, &[]);
         let inner_breaker = breaker("cache:inner");
         let nested = lend(&q, |outer| {
             let inner_lookup = look_up(&inner, &inner_breaker);

@@ -270,33 +270,19 @@ pub trait KeyPart {
     fn push_to(&self, key: &mut KeyBuffer);
 }
 
-impl KeyPart for str {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        key.push_str(self);
-    }
+/// Text appends itself.
+macro_rules! text_key_parts {
+    ($($text:ty),*) => {$(
+        impl KeyPart for $text {
+            #[inline]
+            fn push_to(&self, key: &mut KeyBuffer) {
+                key.push_str(self);
+            }
+        }
+    )*};
 }
 
-impl KeyPart for String {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        key.push_str(self);
-    }
-}
-
-impl KeyPart for std::borrow::Cow<'_, str> {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        key.push_str(self);
-    }
-}
-
-impl KeyPart for Name {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        key.push_str(self);
-    }
-}
+text_key_parts!(str, String, std::borrow::Cow<'_, str>, Name);
 
 impl KeyPart for char {
     #[inline]
@@ -312,40 +298,19 @@ impl KeyPart for bool {
     }
 }
 
-impl<T: KeyPart + ?Sized> KeyPart for &T {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        (**self).push_to(key);
-    }
+/// Pointers append what they point to.
+macro_rules! pointer_key_parts {
+    ($($pointer:ty),*) => {$(
+        impl<T: KeyPart + ?Sized> KeyPart for $pointer {
+            #[inline]
+            fn push_to(&self, key: &mut KeyBuffer) {
+                (**self).push_to(key);
+            }
+        }
+    )*};
 }
 
-impl<T: KeyPart + ?Sized> KeyPart for &mut T {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        (**self).push_to(key);
-    }
-}
-
-impl<T: KeyPart + ?Sized> KeyPart for Box<T> {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        (**self).push_to(key);
-    }
-}
-
-impl<T: KeyPart + ?Sized> KeyPart for Arc<T> {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        (**self).push_to(key);
-    }
-}
-
-impl<T: KeyPart + ?Sized> KeyPart for std::rc::Rc<T> {
-    #[inline]
-    fn push_to(&self, key: &mut KeyBuffer) {
-        (**self).push_to(key);
-    }
-}
+pointer_key_parts!(&T, &mut T, Box<T>, Arc<T>, std::rc::Rc<T>);
 
 macro_rules! unsigned_key_parts {
     ($($t:ty)*) => {$(
