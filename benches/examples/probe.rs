@@ -12,7 +12,8 @@
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
 //! open_builder, open_macro, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
 //! async_builder,
-//! async_macro, keyed_str, keyed_macro (lookup and call), keyed_one and keyed_scattered
+//! async_macro, task_baseline, task_builder, task_macro, task_failsafe (awaits inside one
+//! task), keyed_str, keyed_macro (lookup and call), keyed_one and keyed_scattered
 //! (`with_or_create` of one key, of 1 000 in turn), keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
 //! breaker) and two_threads_separate (a breaker each, so nothing is shared).
@@ -147,6 +148,24 @@ fn loop_macro_async(n: u64) {
     }
 }
 
+/// `n` awaits of `call(i)` inside one task, as the benchmark's `async_in_task` group runs them.
+#[inline(never)]
+fn loop_in_task<F: std::future::Future>(n: u64, mut call: impl FnMut(u64) -> F) {
+    block_on(async {
+        for i in 0..n {
+            black_box(call(black_box(i)).await);
+        }
+    })
+}
+
+async fn work_async(x: u64) -> Result<u64, AppError> {
+    work(x)
+}
+
+async fn work_async_io(x: u64) -> std::io::Result<u64> {
+    work_io(x)
+}
+
 #[inline(never)]
 fn loop_coarse_clock(n: u64) {
     let mut ts = Timespec::default();
@@ -260,6 +279,37 @@ fn main() {
                 std::mem::size_of_val(&macro_work_async(1))
             );
             loop_macro_async(n)
+        }
+        "task_baseline" => loop_in_task(n, work_async),
+        "task_builder" => {
+            let b = ours(Settings::default());
+            loop_in_task(n, |i| b.call_async(work_async(i)))
+        }
+        "task_macro" => loop_in_task(n, macro_work_async),
+        "task_baseline_io" => loop_in_task(n, work_async_io),
+        "task_builder_io" => {
+            let b = ours(Settings::default());
+            loop_in_task(n, |i| b.call_async(work_async_io(i)))
+        }
+        "task_failsafe_io" => {
+            use failsafe::futures::CircuitBreaker as _;
+            let f = failsafe::Config::new()
+                .failure_policy(failsafe::failure_policy::consecutive_failures(
+                    5,
+                    failsafe::backoff::constant(Duration::from_secs(30)),
+                ))
+                .build();
+            loop_in_task(n, |i| f.call(work_async_io(i)))
+        }
+        "task_failsafe" => {
+            use failsafe::futures::CircuitBreaker as _;
+            let f = failsafe::Config::new()
+                .failure_policy(failsafe::failure_policy::consecutive_failures(
+                    5,
+                    failsafe::backoff::constant(Duration::from_secs(30)),
+                ))
+                .build();
+            loop_in_task(n, |i| f.call(work_async(i)))
         }
         "keyed_spread" => {
             let r = breaker::Registry::new();

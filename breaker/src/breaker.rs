@@ -200,14 +200,25 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// The state word a call was admitted under (its mode and generation decide what its outcome
-/// may still change), and when it started (read only when slow calls are measured).
+/// may still change), and when it started (read only when calls are timed, else [`UNTIMED`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     admitted: Word,
     started: u64,
 }
 
+/// The start of a call admitted while calls were not timed: it never looks slow, even if slow
+/// calls are measured by the time it ends.
+const UNTIMED: u64 = u64::MAX;
+
 impl Ticket {
+    /// Whether the breaker timed calls when this one was admitted: measured slow calls, or a
+    /// time limit for async calls.
+    #[inline(always)]
+    pub(crate) fn is_timed(self) -> bool {
+        self.started != UNTIMED
+    }
+
     #[inline(always)]
     fn mode(self) -> Mode {
         self.admitted.mode()
@@ -520,7 +531,15 @@ impl Breaker {
         Fut: Future<Output = Result<T, E>>,
         E: CircuitError + AsError<Via>,
     {
-        self.call_async_with(future, move |result| self.judge(result))
+        // Not through `call_async_with`: a closure, unlike its `fn` pointer, takes no room in
+        // the future (each word of it is a store wherever the future is made).
+        CallAsync::new(
+            self,
+            None,
+            future,
+            move |result: &Result<T, E>| self.judge(result),
+            E::from,
+        )
     }
 
     /// Like [`call_async`](Breaker::call_async), with your own verdict on the result; see
@@ -800,13 +819,13 @@ impl Breaker {
         })
     }
 
-    /// When slow calls are measured, the time the call starts; otherwise nothing is read.
+    /// When calls are timed, the time the call starts; otherwise nothing is read.
     #[inline]
     fn start_time(&self) -> u64 {
         if self.settings.load().tags() & TIMED != 0 {
             self.clock.coarse_nanos()
         } else {
-            0
+            UNTIMED
         }
     }
 
@@ -1288,6 +1307,27 @@ mod tests {
             clock.advance(Duration::from_secs(2)); // exactly at the threshold is not slow
             ok()
         });
+        assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn a_call_admitted_before_slow_calls_were_measured_is_not_slow() {
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_secs(3600));
+        let b = breaker(&clock, Settings::default());
+        let untimed = b.acquire().unwrap();
+        b.reconfigure(
+            Settings::default()
+                .slow_call(Duration::from_secs(1))
+                .slow_rate(0.5)
+                .min_calls(1),
+        )
+        .unwrap();
+        untimed.success();
+        assert_eq!(b.state(), State::Closed, "it has no start to be slow from");
+        let timed = b.acquire().unwrap();
+        clock.advance(Duration::from_secs(2));
+        timed.success();
         assert_eq!(b.state(), State::Open);
     }
 

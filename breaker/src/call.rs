@@ -103,7 +103,7 @@ fn timed_out(breaker: &Breaker, ticket: Ticket) -> Error {
 
 #[cold]
 #[inline(never)]
-fn drop_timer(_timer: Timer) {}
+fn drop_timer(_timer: Option<Timer>) {}
 
 #[inline(never)]
 fn dropped_unfinished(breaker: &Breaker, ticket: Ticket) {
@@ -118,8 +118,9 @@ impl Drop for Flight<'_> {
             // the guarded future was recorded by then).
             dropped_unfinished(self.breaker, ticket);
         }
-        if let Some(timer) = self.timer.take() {
-            drop_timer(timer);
+        // Checked before it is taken: a call that never pended writes nothing here.
+        if self.timer.is_some() {
+            drop_timer(self.timer.take());
         }
     }
 }
@@ -170,6 +171,8 @@ where
         let (ticket, deadline) = match flight.stage {
             Stage::Admitted(ticket) => (ticket, None),
             Stage::Fresh => match breaker.admit() {
+                // An untimed admission saw settings without a time limit.
+                Ok(ticket) if !ticket.is_timed() => (ticket, None),
                 Ok(ticket) => (ticket, flight.deadline()),
                 Err(rejected) => {
                     flight.stage = Stage::Done;

@@ -633,7 +633,11 @@ impl Active {
         } else {
             0
         };
-        let timed = if self.times_calls { TIMED } else { 0 };
+        let timed = if self.times_calls || self.has_timeout {
+            TIMED
+        } else {
+            0
+        };
         window | timed
     }
 }
@@ -646,7 +650,7 @@ impl Active {
 pub(crate) const OBSERVED: usize = 0b001;
 /// Outcomes go into a window.
 pub(crate) const WINDOW: usize = 0b010;
-/// Calls are timed.
+/// Calls are timed: slow calls are measured, or async calls have a time limit.
 pub(crate) const TIMED: usize = 0b100;
 const TAGS: usize = OBSERVED | WINDOW | TIMED;
 const _: () = assert!(std::mem::align_of::<Active>() > TAGS);
