@@ -55,6 +55,10 @@ async fn work_async(x: u64) -> Result<u64, AppError> {
     work(x)
 }
 
+async fn work_async_io(x: u64) -> io::Result<u64> {
+    work_io(x)
+}
+
 #[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.closed.macro")]
 fn macro_work(x: u64) -> Result<u64, AppError> {
     work(x)
@@ -68,6 +72,11 @@ fn macro_open_work(x: u64) -> Result<u64, AppError> {
 #[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.async.macro")]
 async fn macro_work_async(x: u64) -> Result<u64, AppError> {
     work(x)
+}
+
+#[breaker::circuit(max_failures = 5, cooldown = "30s", name = "bench.async.io.macro")]
+async fn macro_work_async_io(x: u64) -> io::Result<u64> {
+    work_io(x)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,10 +183,6 @@ fn tower_breaker(
         assert!(service.is_open());
     }
     service
-}
-
-fn tower_call<S: Service<u64>>(service: &mut S, x: u64) -> Result<S::Response, S::Error> {
-    block_on(async { service.ready().await?.call(x).await })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,63 +296,98 @@ fn failing_10pct(c: &mut Criterion) {
     g.finish();
 }
 
+/// Times `iters` awaits of `call(i)` inside one task, as a service's handler awaits its calls:
+/// each future is made in the task's own state and polled in place.
+fn in_task<F: Future>(iters: u64, mut call: impl FnMut(u64) -> F) -> Duration {
+    block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            black_box(call(black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+/// [`in_task`] through a tower service: `ready`, then `call`, as tower's users write it.
+fn tower_in_task<S: Service<u64>>(iters: u64, service: &mut S) -> Duration {
+    block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let ready = service.ready().await;
+            let _ = black_box(match ready {
+                Ok(ready) => ready.call(black_box(i)).await,
+                Err(error) => Err(error),
+            });
+        }
+        start.elapsed()
+    })
+}
+
 fn async_closed(c: &mut Criterion) {
     let mut g = c.benchmark_group("async_closed");
-    g.bench_function("baseline", |b| {
-        b.iter(|| black_box(block_on(work_async(black_box(1)))))
-    });
+    g.bench_function("baseline", |b| b.iter_custom(|n| in_task(n, work_async)));
     let ours = ours_consecutive("bench.async");
     g.bench_function("ours_builder", |b| {
-        b.iter(|| black_box(block_on(ours.call_async(work_async(black_box(1))))))
+        b.iter_custom(|n| in_task(n, |i| ours.call_async(work_async(i))))
     });
     g.bench_function("ours_macro", |b| {
-        b.iter(|| black_box(block_on(macro_work_async(black_box(1)))))
+        b.iter_custom(|n| in_task(n, macro_work_async))
     });
     let failsafe = failsafe_consecutive(Duration::from_secs(30));
     g.bench_function("peer_failsafe", |b| {
-        b.iter(|| {
-            black_box(block_on(FailsafeAsync::call(
-                &failsafe,
-                work_async(black_box(1)),
-            )))
-        })
+        b.iter_custom(|n| in_task(n, |i| FailsafeAsync::call(&failsafe, work_async(i))))
     });
     let recloser = AsyncRecloser::from(recloser());
     g.bench_function("peer_recloser", |b| {
-        b.iter(|| black_box(block_on(recloser.call(work_async(black_box(1))))))
+        b.iter_custom(|n| in_task(n, |i| recloser.call(work_async(i))))
     });
     let mut tower = tower_breaker(false);
     g.bench_function("peer_tower_resilience", |b| {
-        b.iter(|| black_box(tower_call(&mut tower, black_box(1))))
+        b.iter_custom(|n| tower_in_task(n, &mut tower))
+    });
+    g.finish();
+}
+
+/// `async_closed` with `io::Result<u64>`, returned in registers.
+fn async_closed_io(c: &mut Criterion) {
+    let mut g = c.benchmark_group("async_closed_io");
+    g.bench_function("baseline", |b| b.iter_custom(|n| in_task(n, work_async_io)));
+    let ours = ours_consecutive("bench.async.io");
+    g.bench_function("ours_builder", |b| {
+        b.iter_custom(|n| in_task(n, |i| ours.call_async(work_async_io(i))))
+    });
+    g.bench_function("ours_macro", |b| {
+        b.iter_custom(|n| in_task(n, macro_work_async_io))
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe", |b| {
+        b.iter_custom(|n| in_task(n, |i| FailsafeAsync::call(&failsafe, work_async_io(i))))
+    });
+    let recloser = AsyncRecloser::from(recloser());
+    g.bench_function("peer_recloser", |b| {
+        b.iter_custom(|n| in_task(n, |i| recloser.call(work_async_io(i))))
     });
     g.finish();
 }
 
 fn async_open(c: &mut Criterion) {
     let mut g = c.benchmark_group("async_open");
-    g.bench_function("baseline", |b| {
-        b.iter(|| black_box(block_on(work_async(black_box(1)))))
-    });
+    g.bench_function("baseline", |b| b.iter_custom(|n| in_task(n, work_async)));
     let ours = ours_open("bench.async.open");
     g.bench_function("ours_builder", |b| {
-        b.iter(|| black_box(block_on(ours.call_async(work_async(black_box(1))))))
+        b.iter_custom(|n| in_task(n, |i| ours.call_async(work_async(i))))
     });
     let failsafe = failsafe_open();
     g.bench_function("peer_failsafe", |b| {
-        b.iter(|| {
-            black_box(block_on(FailsafeAsync::call(
-                &failsafe,
-                work_async(black_box(1)),
-            )))
-        })
+        b.iter_custom(|n| in_task(n, |i| FailsafeAsync::call(&failsafe, work_async(i))))
     });
     let recloser = AsyncRecloser::from(recloser_open());
     g.bench_function("peer_recloser", |b| {
-        b.iter(|| black_box(block_on(recloser.call(work_async(black_box(1))))))
+        b.iter_custom(|n| in_task(n, |i| recloser.call(work_async(i))))
     });
     let mut tower = tower_breaker(true);
     g.bench_function("peer_tower_resilience", |b| {
-        b.iter(|| black_box(tower_call(&mut tower, black_box(1))))
+        b.iter_custom(|n| tower_in_task(n, &mut tower))
     });
     g.finish();
 }
@@ -564,6 +604,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = closed, closed_io, open, failing_10pct, async_closed, async_open, two_threads, two_threads_io, keyed, policies
+    targets = closed, closed_io, open, failing_10pct, async_closed, async_closed_io, async_open, two_threads, two_threads_io, keyed, policies
 }
 criterion_main!(benches);

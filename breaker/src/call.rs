@@ -163,7 +163,10 @@ where
 {
     type Output = Result<T, E>;
 
-    #[inline]
+    // Always inlined into the task that awaits it: out of line, the guarded result is copied
+    // into the caller's slot through memory on every call (measured: 19 against 31 ns per
+    // awaited call with a 56-byte result, 5.5 against 7.3 ns with `io::Result`).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let this = self.project();
         let flight = this.flight;
