@@ -5,11 +5,12 @@
 //! the machine's mood. Names tell who is who: `baseline`, `ours_*`, `peer_*`.
 //! `python3 benches/report.py` turns the results into the table of `BENCHMARKS.md`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::io;
 use std::pin::pin;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -552,6 +553,26 @@ fn keyed(c: &mut Criterion) {
         b.iter(|| {
             let name = names[next()].as_str();
             black_box(registry.get_or_create_with(black_box(name), per_host))
+        })
+    });
+    // The floor: the same lookups in a plain `HashMap` with a fast hasher, on one thread, with
+    // no synchronisation at all and nothing to create or count.
+    let plain: HashMap<&str, Arc<Breaker>, foldhash::fast::RandomState> = names
+        .iter()
+        .map(|name| {
+            (
+                name.as_str(),
+                Arc::new(ours("bench.keyed.plain", per_host())),
+            )
+        })
+        .collect();
+    g.bench_function("reference_hashmap_one_key", |b| {
+        b.iter(|| black_box(plain.get(black_box(names[417].as_str()))).is_some())
+    });
+    g.bench_function("reference_hashmap_scattered", |b| {
+        b.iter(|| {
+            let name = names[next()].as_str();
+            black_box(plain.get(black_box(name))).is_some()
         })
     });
     g.bench_function("ours_macro_call_one_key", |b| {

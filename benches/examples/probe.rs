@@ -115,6 +115,19 @@ fn loop_with_or_create(names: &[String], n: u64) {
     }
 }
 
+type FastMap =
+    std::collections::HashMap<String, std::sync::Arc<Breaker>, foldhash::fast::RandomState>;
+
+/// `HashMap::get` over `names` in the order of [`loop_with_or_create`], reading each breaker.
+#[inline(never)]
+fn loop_hashmap(map: &FastMap, names: &[String], n: u64) {
+    let mut i = 0;
+    for _ in 0..n {
+        i = (i + 617) % names.len();
+        black_box(map.get(black_box(names[i].as_str())).map(|b| b.state()));
+    }
+}
+
 #[inline(never)]
 fn loop_keyed_macro(host: &str, n: u64) {
     for i in 0..n {
@@ -250,6 +263,20 @@ fn main() {
             &ours(Settings::default().slow_call(secs(1)).slow_rate(0.5)),
             n,
         ),
+        "hashmap_scattered" | "hashmap_one" => {
+            // The floor: a plain single-threaded `HashMap` of the same names, no breaker.
+            let names: Vec<String> = (0..1000).map(|i| format!("http:host-{i}")).collect();
+            let map: FastMap = names
+                .iter()
+                .map(|n| (n.clone(), std::sync::Arc::new(ours(Settings::default()))))
+                .collect();
+            let names = if scenario == "hashmap_one" {
+                &names[417..418]
+            } else {
+                &names[..]
+            };
+            loop_hashmap(&map, names, n)
+        }
         "keyed_str" | "keyed_macro" | "keyed_one" | "keyed_scattered" => {
             let names: Vec<String> = (0..1000).map(|i| format!("http:host-{i}")).collect();
             for name in &names {
