@@ -556,12 +556,13 @@ fn keyed(c: &mut Criterion) {
         })
     });
     // The floor: the same lookups in a plain `HashMap` with a fast hasher, on one thread, with
-    // no synchronisation at all and nothing to create or count.
-    let plain: HashMap<&str, Arc<Breaker>, foldhash::fast::RandomState> = names
+    // no synchronisation at all and nothing to create or count. It owns its keys, as a
+    // registry must.
+    let plain: HashMap<String, Arc<Breaker>, foldhash::fast::RandomState> = names
         .iter()
         .map(|name| {
             (
-                name.as_str(),
+                name.clone(),
                 Arc::new(ours("bench.keyed.plain", per_host())),
             )
         })
