@@ -200,23 +200,30 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// The state word a call was admitted under (its mode and generation decide what its outcome
-/// may still change), and when it started (read only when calls are timed, else [`UNTIMED`]).
+/// may still change), and when it started: read only when slow calls are measured, else a mark
+/// ([`UNTIMED`], [`LIMITED`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     admitted: Word,
     started: u64,
 }
 
-/// The start of a call admitted while calls were not timed: it never looks slow, even if slow
-/// calls are measured by the time it ends.
+/// The start of a call admitted while calls were neither timed nor limited in time: it never
+/// looks slow, even if slow calls are measured by the time it ends.
 const UNTIMED: u64 = u64::MAX;
+/// The start of a call admitted while calls were not timed but async ones had a time limit:
+/// the clock is not read for it, and it never looks slow either.
+const LIMITED: u64 = u64::MAX - 1;
+/// The latest start a timed call records, so that no reading is taken for one of the marks
+/// above (a clock 584 years past its origin).
+const LATEST_START: u64 = u64::MAX - 2;
 
 impl Ticket {
-    /// Whether the breaker timed calls when this one was admitted: measured slow calls, or a
-    /// time limit for async calls.
+    /// Whether the settings at admission had neither slow calls nor a time limit, so that an
+    /// async call need not look its time limit up.
     #[inline(always)]
-    pub(crate) fn is_timed(self) -> bool {
-        self.started != UNTIMED
+    pub(crate) fn admitted_untimed(self) -> bool {
+        self.started == UNTIMED
     }
 
     #[inline(always)]
@@ -819,13 +826,17 @@ impl Breaker {
         })
     }
 
-    /// When calls are timed, the time the call starts; otherwise nothing is read.
+    /// When slow calls are measured, the time the call starts; otherwise a mark, and nothing is
+    /// read (a time limit alone does not need the breaker's clock).
     #[inline]
     fn start_time(&self) -> u64 {
-        if self.settings.load().tags() & TIMED != 0 {
-            self.clock.coarse_nanos()
-        } else {
+        let published = self.settings.load();
+        if published.tags() & TIMED == 0 {
             UNTIMED
+        } else if published.active().times_calls {
+            self.clock.coarse_nanos().min(LATEST_START)
+        } else {
+            LIMITED
         }
     }
 

@@ -174,8 +174,8 @@ where
         let (ticket, deadline) = match flight.stage {
             Stage::Admitted(ticket) => (ticket, None),
             Stage::Fresh => match breaker.admit() {
-                // An untimed admission saw settings without a time limit.
-                Ok(ticket) if !ticket.is_timed() => (ticket, None),
+                // Admitted under settings without a time limit.
+                Ok(ticket) if ticket.admitted_untimed() => (ticket, None),
                 Ok(ticket) => (ticket, flight.deadline()),
                 Err(rejected) => {
                     flight.stage = Stage::Done;

@@ -650,7 +650,8 @@ impl Active {
 pub(crate) const OBSERVED: usize = 0b001;
 /// Outcomes go into a window.
 pub(crate) const WINDOW: usize = 0b010;
-/// Calls are timed: slow calls are measured, or async calls have a time limit.
+/// Admission looks further: slow calls are measured (the start is read), or async calls have
+/// a time limit (the poll looks it up).
 pub(crate) const TIMED: usize = 0b100;
 const TAGS: usize = OBSERVED | WINDOW | TIMED;
 const _: () = assert!(std::mem::align_of::<Active>() > TAGS);

@@ -219,6 +219,26 @@ impl Hot {
         table: std::ptr::null(),
         limit: 0,
     };
+
+    /// Cell `at` (`slot * KINDS + kind`) of the thread's table beyond its first page, if the
+    /// thread has a table and already has that page: a registry of more than `PAGE_SLOTS`
+    /// breakers (keyed ones) counts there without leaving the hot path.
+    #[inline(always)]
+    fn paged_cell(self, at: usize) -> Option<&'static AtomicU64> {
+        if self.limit == 0 || at >= MAX_SLOTS * KINDS {
+            return None;
+        }
+        // SAFETY: as in `Totals::bump`, a nonzero `limit` means `table` is the thread's live
+        // table, which outlives every use of the cell (the caller's increment).
+        let table = unsafe { &*self.table };
+        // In bounds: `at / PAGE_CELLS < MAX_SLOTS * KINDS / PAGE_CELLS = MAX_PAGES`.
+        let page = table.pages[at / PAGE_CELLS].load(Ordering::Acquire);
+        if page.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null page is a live box of the table, freed only with it (see `cell`).
+        Some(unsafe { (*page).cells.get_unchecked(at % PAGE_CELLS) })
+    }
 }
 
 thread_local! {
@@ -268,26 +288,25 @@ impl Totals {
     #[inline(always)]
     pub(crate) fn bump(&self, kind: Kind) {
         let hot = HOT.with(Cell::get);
-        if self.index < hot.limit {
+        let at = self.index + kind as usize;
+        let cell = if self.index < hot.limit {
             // SAFETY: a nonzero `limit` means `table` points into the `Arc<Table>` that `LOCAL`
             // holds (`LOCAL`'s destructor resets `HOT` before releasing it), and `index` is a
             // multiple of `KINDS` below `PAGE_CELLS`, so the cell is inside the first page.
-            let cell = unsafe {
-                (*hot.table)
-                    .first
-                    .cells
-                    .get_unchecked(self.index + kind as usize)
-            };
-            // Only this thread writes this cell, so a load and a store cannot lose a count
-            // and cost less than a locked read-modify-write.
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            unsafe { (*hot.table).first.cells.get_unchecked(at) }
         } else {
-            self.bump_elsewhere(kind);
-        }
+            match hot.paged_cell(at) {
+                Some(cell) => cell,
+                None => return self.bump_elsewhere(kind),
+            }
+        };
+        // Only this thread writes this cell, so a load and a store cannot lose a count and
+        // cost less than a locked read-modify-write.
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// A breaker beyond the first page, shared counts, or a thread without a table yet. Cold
-    /// only to keep the call out of the way of the first page's path (one jump fewer).
+    /// Shared counts, a thread without a table yet, or a page this thread has not touched.
+    /// Cold only to keep the call out of the way of the other paths.
     #[cold]
     #[inline(never)]
     fn bump_elsewhere(&self, kind: Kind) {
@@ -395,6 +414,30 @@ mod tests {
         }
         assert_eq!(totals.read(Kind::Success), 80_000);
         assert_eq!(totals.read(Kind::Rejection), 8);
+    }
+
+    #[test]
+    fn breakers_beyond_the_first_page_count_exactly() {
+        let many: Vec<Totals> = (0..2 * PAGE_SLOTS).map(|_| Totals::new()).collect();
+        let last = many.last().unwrap();
+        assert!(last.index >= PAGE_CELLS, "in a later page");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    // The first count installs the page, the others take the inline path.
+                    for _ in 0..1_000 {
+                        last.bump(Kind::Success);
+                    }
+                    last.bump(Kind::Rejection);
+                });
+            }
+        });
+        last.bump(Kind::Success);
+        assert_eq!(last.read(Kind::Success), 4_001);
+        assert_eq!(last.read(Kind::Rejection), 4);
+        let slot = last.index / KINDS;
+        drop(many);
+        assert_eq!(read_slot(slot, Kind::Success), 0, "zeroed when freed");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use breaker::clock::ManualClock;
 use breaker::{Breaker, Outcome, State};
 
 fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
@@ -75,4 +76,25 @@ fn a_timer_that_cannot_be_armed_gives_the_trial_slot_back() {
     let report = breaker.report();
     assert_eq!((report.failures(), report.neutral()), (0, 1));
     assert!(breaker.acquire().is_ok(), "the slot came back");
+}
+
+#[tokio::test]
+async fn a_clock_at_its_latest_reading_still_enforces_the_time_limit() {
+    // A start time equal to one of the marks for untimed calls would skip the limit.
+    let clock = ManualClock::new();
+    clock.set(Duration::MAX);
+    let breaker = Breaker::builder("edge-latest-clock")
+        .clock(clock)
+        .slow_call(Duration::from_secs(1))
+        .slow_rate(0.5)
+        .timeout(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let call = breaker.call_async(async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, io::Error>(1)
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(5), call).await;
+    let err = outcome.expect("the limit cut the call short").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
 }
