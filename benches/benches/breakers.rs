@@ -173,17 +173,30 @@ fn tower_breaker(
     Error = tower_resilience_circuitbreaker::CircuitBreakerError<AppError>,
     Future: Future,
 > {
-    let layer = CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .wait_duration_in_open(if open { HOUR } else { Duration::from_secs(30) })
-        .build()
-        .unwrap();
-    let service = layer.layer(service_fn(work_async));
+    let service = tower_layer(open).layer(service_fn(work_async));
     if open {
         block_on(service.force_open());
         assert!(service.is_open());
     }
     service
+}
+
+/// [`tower_breaker`] around `work_async_io`, closed.
+fn tower_breaker_io() -> impl Service<
+    u64,
+    Response = u64,
+    Error = tower_resilience_circuitbreaker::CircuitBreakerError<io::Error>,
+    Future: Future,
+> {
+    tower_layer(false).layer(service_fn(work_async_io))
+}
+
+fn tower_layer(open: bool) -> CircuitBreakerLayer {
+    CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .wait_duration_in_open(if open { HOUR } else { Duration::from_secs(30) })
+        .build()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,6 +380,10 @@ fn async_closed_io(c: &mut Criterion) {
     let recloser = AsyncRecloser::from(recloser());
     g.bench_function("peer_recloser", |b| {
         b.iter_custom(|n| in_task(n, |i| recloser.call(work_async_io(i))))
+    });
+    let mut tower = tower_breaker_io();
+    g.bench_function("peer_tower_resilience", |b| {
+        b.iter_custom(|n| tower_in_task(n, &mut tower))
     });
     g.finish();
 }
