@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::breaker::{Breaker, FailOnUnwindTicket, Permit, Ticket};
 use crate::classify::Outcome;
@@ -69,35 +70,33 @@ impl Flight<'_> {
     }
 
     /// After a pending poll of the guarded future: the stage owes the outcome again, and the
-    /// timer is armed at the first such poll. Whether the time limit has passed (the task is
-    /// woken when it does).
+    /// timer is armed at the first such poll. The call's time limit, if it has passed (the task
+    /// is woken when it does).
     #[inline(always)]
     fn pending(
         &mut self,
         ticket: Ticket,
         deadline: Option<Deadline>,
         cx: &mut Context<'_>,
-    ) -> bool {
+    ) -> Option<Duration> {
         self.stage = Stage::Admitted(ticket);
         if let Some(deadline) = deadline {
             // After the stage: arming panics without a runtime.
             self.timer = Timer::at(deadline);
         }
-        match &mut self.timer {
-            Some(timer) => timer.expired(cx),
-            None => false,
-        }
+        let timer = self.timer.as_mut()?;
+        timer.expired(cx).then(|| timer.limit())
     }
 }
 
-/// Records a call cut short by the time limit, and returns its error.
+/// Records a call cut short by its time `limit`, and returns its error.
 #[cold]
 #[inline(never)]
-fn timed_out(breaker: &Breaker, ticket: Ticket) -> Error {
+fn timed_out(breaker: &Breaker, ticket: Ticket, limit: Duration) -> Error {
     breaker.complete(ticket, Outcome::Failure);
     Error::Timeout {
         name: breaker.shared_name().clone(),
-        limit: breaker.settings().get_timeout().unwrap_or_default(),
+        limit,
     }
 }
 
@@ -190,9 +189,9 @@ where
         let unwinding = FailOnUnwindTicket { breaker, ticket };
         let Poll::Ready(result) = this.future.poll(cx) else {
             std::mem::forget(unwinding);
-            if flight.pending(ticket, deadline, cx) {
+            if let Some(limit) = flight.pending(ticket, deadline, cx) {
                 flight.stage = Stage::Done;
-                let error = timed_out(breaker, ticket);
+                let error = timed_out(breaker, ticket, limit);
                 return Poll::Ready(Err(convert(this.ends, error)));
             }
             return Poll::Pending;

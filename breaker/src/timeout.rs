@@ -7,13 +7,26 @@ use std::time::Duration;
 /// The timer of one call that has a time limit. Boxed, so that calls without a limit (most of
 /// them) carry one pointer instead of tokio's timer entry in their future.
 #[cfg(feature = "tokio")]
-pub(crate) struct Timer(std::pin::Pin<Box<tokio::time::Sleep>>);
+pub(crate) struct Timer(std::pin::Pin<Box<Armed>>);
+
+#[cfg(feature = "tokio")]
+pin_project_lite::pin_project! {
+    struct Armed {
+        #[pin]
+        sleep: tokio::time::Sleep,
+        // The limit the call started with, for its error: the settings may have changed since.
+        limit: Duration,
+    }
+}
 
 /// When a call with a time limit must have finished. Taken when the call starts; the timer is
 /// made from it only if the call's first poll is pending, so a call that finishes at once
 /// never arms one.
 #[cfg(feature = "tokio")]
-pub(crate) struct Deadline(tokio::time::Instant);
+pub(crate) struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
 
 #[cfg(feature = "tokio")]
 impl Deadline {
@@ -24,7 +37,8 @@ impl Deadline {
         let now = tokio::time::Instant::now();
         // As `tokio::time::sleep` does with a limit too long to add: about 30 years.
         let far = || now + Duration::from_secs(86400 * 365 * 30);
-        Some(Deadline(now.checked_add(limit).unwrap_or_else(far)))
+        let at = now.checked_add(limit).unwrap_or_else(far);
+        Some(Deadline { at, limit })
     }
 }
 
@@ -33,14 +47,22 @@ impl Timer {
     #[cold]
     #[inline(never)]
     pub(crate) fn at(deadline: Deadline) -> Option<Timer> {
-        Some(Timer(Box::pin(tokio::time::sleep_until(deadline.0))))
+        Some(Timer(Box::pin(Armed {
+            sleep: tokio::time::sleep_until(deadline.at),
+            limit: deadline.limit,
+        })))
     }
 
     /// Whether the limit has passed; otherwise the task is woken when it does. Inline, so that
     /// the call's future is not borrowed by an opaque call.
     #[inline]
     pub(crate) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.0.as_mut().poll(cx).is_ready()
+        self.0.as_mut().project().sleep.poll(cx).is_ready()
+    }
+
+    /// The limit the call started with.
+    pub(crate) fn limit(&self) -> Duration {
+        self.0.limit
     }
 }
 
@@ -67,6 +89,10 @@ impl Timer {
     }
 
     pub(crate) fn expired(&mut self, _cx: &mut Context<'_>) -> bool {
+        match *self {}
+    }
+
+    pub(crate) fn limit(&self) -> std::time::Duration {
         match *self {}
     }
 }

@@ -98,3 +98,28 @@ async fn a_clock_at_its_latest_reading_still_enforces_the_time_limit() {
     let err = outcome.expect("the limit cut the call short").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
 }
+
+#[tokio::test]
+async fn a_call_cut_short_reports_the_limit_it_started_with() {
+    let breaker = Breaker::builder("edge-limit-removed")
+        .timeout(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let mut call = Box::pin(breaker.call_async(async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, io::Error>(1)
+    }));
+    assert!(poll_once(call.as_mut()).is_pending());
+    // The limit goes away while the call runs; the call keeps the one it started with.
+    breaker.reconfigure(breaker::Settings::default()).unwrap();
+    let err = call.await.unwrap_err();
+    let err = err
+        .into_inner()
+        .unwrap()
+        .downcast::<breaker::Error>()
+        .unwrap();
+    assert!(
+        matches!(*err, breaker::Error::Timeout { limit, .. } if limit == Duration::from_millis(10)),
+        "{err:?}"
+    );
+}
