@@ -14,6 +14,9 @@ use breaker::{Breaker, Registry, Settings, State, registry};
 /// shared.
 const WARM: usize = 64;
 
+/// Slots in the first level of a thread's cache.
+const SLOTS: usize = 64;
+
 fn lookup(registry: &Registry, name: &str) -> Arc<Breaker> {
     lookup_with(registry, name, Settings::default)
 }
@@ -152,12 +155,12 @@ fn a_breaker_removed_during_its_own_call_stays_usable() {
     assert_eq!(answer, Ok("cache:self-removing".len()));
 }
 
-/// Threads look up a few names while another removes them again and again: every lookup gets
-/// a breaker of the name it asked for, and never one the registry removed before the lookup
-/// began.
+/// Threads look up names while another removes them again and again: every lookup gets a
+/// breaker of the name it asked for, and never one the registry removed before the lookup
+/// began. Enough names that each thread serves most from its cache's second level.
 #[test]
 fn lookups_racing_with_removals_get_the_right_breaker() {
-    let names: Vec<String> = (0..8).map(|i| format!("cache:race-{i}")).collect();
+    let names: Vec<String> = (0..500).map(|i| format!("cache:race-{i}")).collect();
     let done = AtomicBool::new(false);
     let start = Barrier::new(4);
     /// Stops the lookups also when an assertion below fails, so the test fails, not hangs.
@@ -184,19 +187,95 @@ fn lookups_racing_with_removals_get_the_right_breaker() {
         }
         start.wait();
         let _stop = StopOnDrop(&done);
-        for round in 0..2_000 {
+        for round in 0..5_000 {
             let name = &names[round % names.len()];
             if let Some(removed) = registry().remove(name) {
                 removed.force_open();
             }
             // A lookup after the removal never sees the removed breaker, which is now held
-            // open; a fresh one is closed.
-            registry()
-                .with_or_create(name, Settings::default, |b| {
-                    assert_eq!(b.state(), State::Closed, "round {round}")
-                })
-                .unwrap();
+            // open; a fresh one is closed. The second lookup caches the fresh one, for the
+            // name's next removal to retire.
+            for _ in 0..2 {
+                registry()
+                    .with_or_create(name, Settings::default, |b| {
+                        assert_eq!(b.state(), State::Closed, "round {round}")
+                    })
+                    .unwrap();
+            }
         }
+    });
+}
+
+/// A thread looking up more names than its cache's first level holds: none the registry removed
+/// is lent again, and the cache lets them go.
+#[test]
+fn a_thread_with_many_names_lends_none_the_registry_removed_and_lets_them_go() {
+    let with_or_create = |name: &String| {
+        registry()
+            .with_or_create(name, Settings::default, |_| ())
+            .unwrap()
+    };
+    let names: Vec<String> = (0..1_000).map(|i| format!("cache:many-{i}")).collect();
+    let others: Vec<String> = (0..3_000).map(|i| format!("cache:other-{i}")).collect();
+    // On a thread of its own, whose cache holds only these names.
+    thread::scope(|s| {
+        s.spawn(|| {
+            let first: Vec<Arc<Breaker>> = names
+                .iter()
+                .map(|name| {
+                    registry()
+                        .get_or_create_with(name, Settings::default)
+                        .unwrap()
+                })
+                .collect();
+            for _ in 0..10 {
+                names.iter().for_each(with_or_create);
+            }
+            for (name, breaker) in names.iter().zip(&first) {
+                let removed = registry().remove(name).unwrap();
+                assert!(Arc::ptr_eq(&removed, breaker));
+                removed.force_open();
+            }
+            for (name, removed) in names.iter().zip(&first) {
+                registry()
+                    .with_or_create(name, Settings::default, |b| {
+                        assert!(!std::ptr::eq(b, &**removed), "{name}");
+                        assert_eq!(b.state(), State::Closed);
+                    })
+                    .unwrap();
+            }
+            // The map lets removed entries go in batches, once no thread may still read them:
+            // removals of other names (which leave this thread's cache alone) push them out.
+            let held_at_most = |most: usize| {
+                for round in 0.. {
+                    let held: Vec<&String> = names
+                        .iter()
+                        .zip(&first)
+                        .filter(|(_, removed)| Arc::strong_count(removed) > 1)
+                        .map(|(name, _)| name)
+                        .collect();
+                    if held.len() <= most {
+                        break;
+                    }
+                    assert!(round < 200, "{} still held: {held:?}", held.len());
+                    for i in 0..100 {
+                        let name = format!("cache:push-{most}-{round}-{i}");
+                        registry().insert(Breaker::builder(name.clone()).build().unwrap());
+                        registry().remove(&name);
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+            };
+            // Misses on other names (new, so not cached: nothing is refilled) make the second
+            // level drop the removed breakers, by a scrub or as it grows. The first keeps those
+            // its slots hold until their names are looked up again.
+            others.iter().for_each(with_or_create);
+            held_at_most(SLOTS);
+            // Found in the map now (the lookups above created them), the names take back
+            // their slots of the first level.
+            names.iter().for_each(with_or_create);
+            held_at_most(0);
+        });
     });
 }
 
@@ -209,7 +288,7 @@ enum Op {
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
-    let target = (0..2usize, 0..150usize);
+    let target = (0..2usize, 0..300usize);
     prop_oneof![
         4 => target.clone().prop_map(|(registry, key)| Op::WithOrCreate { registry, key }),
         2 => target.clone().prop_map(|(registry, key)| Op::GetOrCreateWith { registry, key }),
@@ -222,10 +301,11 @@ proptest::proptest! {
 
     /// Against a model of what the process-wide registry (cached) and another one (not) hold:
     /// every lookup gets the very breaker the registry has for the name, or creates one when it
-    /// has none, whatever the cache held. Enough names to share the cache's 64 slots, a few too
-    /// long to be cached.
+    /// has none, whatever the cache held. Enough names to outgrow the cache's first level (64
+    /// slots; the cases share one thread, whose second level soon serves most), a few too long
+    /// to be cached.
     #[test]
-    fn lookups_always_agree_with_the_registry(ops in proptest::collection::vec(op(), 1..600)) {
+    fn lookups_always_agree_with_the_registry(ops in proptest::collection::vec(op(), 1..1_000)) {
         use std::collections::HashMap;
         use std::sync::atomic::AtomicUsize;
         // Names of this case only: the process-wide registry outlives it.
