@@ -246,10 +246,12 @@ impl papaya::Equivalent<Key> for BufferQuery<'_> {
 /// When two places declare the same name with different settings, the first one wins; the
 /// report lists the others as [`Conflict`]s, and nothing panics.
 ///
-/// In the process-wide [`registry()`], each thread keeps the last breakers it looked up by a
-/// name of up to 24 bytes (64 of them), and answers a repeated name from there without
-/// touching the shared map. A breaker being removed is not lent from there any more, but its
-/// memory is freed only when every thread that cached it has reused the slot or exited.
+/// In the process-wide [`registry()`], each thread keeps the breakers it looked up by a name
+/// of up to 24 bytes (64 of them inline; a thread that uses more names gets a second level of
+/// up to 4 096 on the heap, 192 KiB at most), and answers a repeated name from there without
+/// touching the shared map. A breaker being removed is not lent from there any more; its memory
+/// is freed once every thread that cached it has reused the slot, dropped it from its second
+/// level (which it does after removals) or exited.
 pub struct Registry {
     entries: Map,
     /// Settings set by [`configure`](Registry::configure), which win over declarations.
