@@ -700,7 +700,6 @@ impl Breaker {
     /// the removal sees the mark, since the map's removal releases it.
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
-        crate::lookup_cache::note_retired();
     }
 
     pub(crate) fn is_retired(&self) -> bool {

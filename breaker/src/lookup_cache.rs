@@ -19,9 +19,10 @@
 //!   [`SECOND_AFTER`]), a table on the heap, probed on a miss in the first level before the
 //!   map. It starts at [`SECOND_FIRST`] slots and doubles whenever as many misses found their
 //!   slots held by other live names within [`GROW_WINDOW`] times as many misses, up to
-//!   [`SECOND_MAX`] slots: 48 bytes each, so at most 192 KiB per thread. A thread cycling over
-//!   a thousand names then finds 49 in 50 lookups in its own cache, over two thousand names 4
-//!   in 5; one that never outgrows the first level never allocates.
+//!   [`SECOND_MAX`] slots: 48 bytes each, so at most 192 KiB per thread (and the old 96 KiB
+//!   beside it while the last doubling moves the breakers). A thread cycling over a thousand
+//!   names then finds 49 in 50 lookups in its own cache, over two thousand names 4 in 5; one
+//!   that never outgrows the first level never allocates.
 //!
 //! A name has one slot in the first level and a bucket of two in the second, given by the top
 //! bits of its hash: doubling the table sends bucket `i` to `2i` or `2i + 1`, each of which
@@ -30,12 +31,12 @@
 //! taking turns evicting each other: with 1 000 names in 4 096 direct-mapped slots, one lookup
 //! in ten still missed.
 //!
-//! A slot holds an `Arc` of its breaker, so a removed breaker stays allocated until its slot is
-//! refilled or the thread exits; in the second level at most until the table grows or is
-//! scrubbed: once breakers were retired anywhere, a thread drops the retired ones from its
-//! second level when a quarter of the table's length of misses (at most 1 024) passed since it
-//! last did. A thread that stops missing keeps them: at most [`SLOTS`] + [`SECOND_MAX`]
-//! breakers per thread, removed or not.
+//! A slot holds an `Arc` of its breaker, so a removed breaker stays allocated (with what its
+//! listeners hold, and its slot of the lifetime totals) until the thread lets it go: in the
+//! first level when the slot is refilled, at most [`SLOTS`] per thread; in the second when the
+//! table grows, or within a quarter of the table's length of lookups (at most 1 024, hits
+//! included) after the process-wide registry retired breakers, when the thread scrubs it. Each
+//! thread also lets go of everything at exit.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
@@ -69,12 +70,14 @@ const SECOND_AFTER: u32 = 4 * FILL_ONE_IN;
 /// name used again and again soon gets its slot.
 const FILL_ONE_IN: u32 = 64;
 
-/// Breakers retired so far, in any registry: a thread scrubs its second level only after some.
+/// Breakers of the process-wide registry retired so far: a thread scrubs its second level only
+/// after some.
 static RETIRED: AtomicU64 = AtomicU64::new(0);
 
-/// Called as a breaker is retired, so that threads drop it from their second level.
+/// Called after the process-wide registry retired a breaker, so that threads drop it from their
+/// second level. Release: a thread that sees the count sees the breaker's retired mark.
 pub(crate) fn note_retired() {
-    RETIRED.fetch_add(1, Ordering::Relaxed);
+    RETIRED.fetch_add(1, Ordering::Release);
 }
 
 /// What a lookup asks the cache: a short name, as the registry hashes and compares it.
@@ -186,13 +189,17 @@ struct Cache {
     /// How many calls on this thread's stack are using a lent breaker (more than one when a
     /// call looks up another breaker).
     lending: Cell<u32>,
+    /// Misses that found their first-level slot held by another live name.
     misses: Cell<u32>,
+    /// The same for the second level's buckets, counted apart so that each level takes one
+    /// such miss in [`FILL_ONE_IN`].
+    second_misses: Cell<u32>,
     /// Misses that found their bucket of the second level held by other live names, since it
     /// last grew or the window last began.
     conflicts: Cell<usize>,
     /// Misses in the second level since it last grew or the window last began.
     since_window: Cell<usize>,
-    /// Misses in the second level since it was last scrubbed.
+    /// Lookups that found retirements pending since the second level was last scrubbed.
     since_scrub: Cell<usize>,
     /// [`RETIRED`] when the second level was last scrubbed.
     retired_seen: Cell<u64>,
@@ -205,6 +212,7 @@ thread_local! {
             second: UnsafeCell::new(None),
             lending: Cell::new(0),
             misses: Cell::new(0),
+            second_misses: Cell::new(0),
             conflicts: Cell::new(0),
             since_window: Cell::new(0),
             since_scrub: Cell::new(0),
@@ -233,9 +241,9 @@ impl Cache {
         unsafe { (*self.second.get()).as_ref().map_or(0, |b| WAYS * b.len()) }
     }
 
-    /// Allocates the second level if this thread outgrew the first, doubles it if misses keep
-    /// finding their slot taken, or scrubs it if breakers were retired since it last did.
-    /// Only while nothing is lent: it may drop breakers, running their owners' code.
+    /// Allocates the second level if this thread outgrew the first, or doubles it if misses
+    /// keep finding their slot taken. Only while nothing is lent: it may drop breakers, running
+    /// their owners' code.
     fn maintain(&self) {
         debug_assert_eq!(self.lending.get(), 0);
         let len = self.second_len();
@@ -245,8 +253,6 @@ impl Cache {
             }
             return;
         }
-        let since_scrub = self.since_scrub.get() + 1;
-        self.since_scrub.set(since_scrub);
         let since_window = self.since_window.get() + 1;
         if since_window > GROW_WINDOW * len {
             // Conflicts spread thinly over a long life do not add up to a larger table.
@@ -257,10 +263,27 @@ impl Cache {
         }
         if self.conflicts.get() >= len && len < SECOND_MAX {
             self.grow();
-        } else if since_scrub >= len / 4
-            && RETIRED.load(Ordering::Relaxed) != self.retired_seen.get()
-        {
+        }
+    }
+
+    /// A lookup that finds breakers retired since this thread last dropped them from its
+    /// second level: the scrub comes after a quarter of the table's length of such lookups, so
+    /// that removals in a steady stream cost each thread a pass over its table now and then.
+    #[cold]
+    #[inline(never)]
+    fn retirements_pending(&self) {
+        if self.lending.get() != 0 {
+            return;
+        }
+        let len = self.second_len();
+        let since = self.since_scrub.get() + 1;
+        if len == 0 {
+            // Nothing to drop.
+            self.retired_seen.set(RETIRED.load(Ordering::Acquire));
+        } else if since >= len / 4 {
             self.scrub();
+        } else {
+            self.since_scrub.set(since);
         }
     }
 
@@ -272,7 +295,7 @@ impl Cache {
         self.conflicts.set(0);
         self.since_window.set(0);
         self.since_scrub.set(0);
-        self.retired_seen.set(RETIRED.load(Ordering::Relaxed));
+        self.retired_seen.set(RETIRED.load(Ordering::Acquire));
         // SAFETY: nothing is lent (see `maintain`), so no reference into the second level
         // exists; no code runs that could take one until the old table is dropped below.
         let second = unsafe { &mut *self.second.get() };
@@ -302,7 +325,8 @@ impl Cache {
     #[inline(never)]
     fn scrub(&self) {
         self.since_scrub.set(0);
-        self.retired_seen.set(RETIRED.load(Ordering::Relaxed));
+        // Acquire, with `note_retired`'s Release: the retired marks counted are seen below.
+        self.retired_seen.set(RETIRED.load(Ordering::Acquire));
         for index in 0.. {
             // Found afresh at each slot: dropping a breaker may run code that looks up others,
             // filling or growing the table.
@@ -343,7 +367,7 @@ impl Cache {
         // The top bits chose the bucket; one from the middle chooses the way.
         let way = (hash >> 32) as usize % WAYS;
         bucket[way]
-            .taken_by(hash, &self.misses)
+            .taken_by(hash, &self.second_misses)
             .then_some(Vacancy::Second(way))
     }
 }
@@ -380,6 +404,12 @@ pub(crate) fn lend<R, F: FnOnce(&Arc<Breaker>) -> R>(
     // SAFETY: the thread-local outlives this call: it is destroyed only after the thread's
     // code has returned, and `try_with` succeeded.
     let cache = unsafe { &*cache };
+    // Before any reference into the slots is taken: a scrub drops breakers, running their
+    // owners' code, which may look names up. Checked on every lookup, hits included, so that a
+    // thread that stopped missing still lets removed breakers go.
+    if RETIRED.load(Ordering::Relaxed) != cache.retired_seen.get() {
+        cache.retirements_pending();
+    }
     let hash = query.hash();
     let index = slot_of(hash, SLOTS);
     // SAFETY: slots are written only by `fill`, only while nothing is lent, and never while a
@@ -829,19 +859,39 @@ mod tests {
     }
 
     #[test]
-    fn retired_breakers_are_scrubbed_from_the_second_level_after_a_quarter_of_its_length_of_misses()
-    {
+    fn retired_breakers_are_scrubbed_from_the_second_level_after_a_quarter_of_its_length_of_lookups()
+     {
         let (_, found) = in_second_level("cache:scrubbed");
         let quarter = second_len() / 4;
-        // The misses since the table was allocated count too: start afresh.
+        // Lookups since other tests retired breakers count too: start afresh.
         CACHE.with(|cache| cache.since_scrub.set(0));
         found.retire();
+        note_retired();
         let absent = names("absent:", quarter);
         for (i, (query, _)) in absent.iter().enumerate() {
             assert_eq!(Arc::strong_count(&found), 2, "kept for {i} misses");
             assert_eq!(lent_name(query), None);
         }
         assert_eq!(Arc::strong_count(&found), 1, "scrubbed after {quarter}");
+    }
+
+    #[test]
+    fn a_thread_that_only_hits_still_lets_retired_breakers_go() {
+        let (_, found) = in_second_level("cache:gone");
+        let hot = query_for("cache:hot");
+        look_up(&hot, &breaker("cache:hot"));
+        let quarter = second_len() / 4;
+        CACHE.with(|cache| cache.since_scrub.set(0));
+        found.retire();
+        note_retired();
+        for _ in 0..quarter {
+            assert_eq!(lent_name(&hot).as_deref(), Some("cache:hot"));
+        }
+        assert_eq!(
+            Arc::strong_count(&found),
+            1,
+            "scrubbed after {quarter} hits"
+        );
     }
 
     #[test]
@@ -889,5 +939,158 @@ mod tests {
         assert!(!found.take_looked_up());
         assert!(lend(&query, |_| ()).is_ok());
         assert!(found.take_looked_up());
+    }
+
+    /// Every live slot of the second level sits in the bucket its hash picks (what `grow`'s
+    /// `expect` relies on).
+    fn check_second() {
+        CACHE.with(|cache| {
+            assert_eq!(cache.lending.get(), 0);
+            // SAFETY: nothing is lent.
+            let second = unsafe { &*cache.second.get() };
+            if let Some(buckets) = second.as_deref() {
+                for (i, bucket) in buckets.iter().enumerate() {
+                    for s in bucket {
+                        if s.breaker.is_some() {
+                            assert_eq!(slot_of(s.hash(), buckets.len()), i, "misplaced");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Doubles the second level up to its cap, checking every entry's bucket each time.
+    fn grow_to_the_cap_checking() {
+        while second_len() < SECOND_MAX {
+            CACHE.with(Cache::grow);
+            check_second();
+        }
+    }
+
+    /// Owned by a breaker's listener: when the breaker is dropped, looks names up, growing the
+    /// second level at each miss and filling it.
+    struct Reenter(
+        Vec<(Query, Arc<Breaker>)>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    );
+
+    impl Drop for Reenter {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            for (query, found) in &self.0 {
+                let _ = CACHE.try_with(|cache| cache.conflicts.set(usize::MAX / 2));
+                look_up(query, found);
+            }
+            cycle(&self.0, 3);
+        }
+    }
+
+    /// A breaker, cached in the second level only, whose drop runs `Reenter`; retired, with the
+    /// cache holding its last reference.
+    fn reentering_victim(
+        name: &'static str,
+        prefix: &str,
+    ) -> (Query, Arc<std::sync::atomic::AtomicUsize>) {
+        let (query, victim) = in_second_level(name);
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reenter = Reenter(names(prefix, 400), Arc::clone(&ran));
+        victim.on_event(move |_| {
+            let _ = &reenter;
+        });
+        victim.retire();
+        note_retired();
+        drop(victim);
+        (query, ran)
+    }
+
+    #[test]
+    fn scrub_reentered_by_a_drop_that_grows_and_fills() {
+        let (_query, ran) = reentering_victim("cache:victim-scrub", "rs:");
+        assert_eq!(second_len(), SECOND_FIRST);
+        CACHE.with(|cache| {
+            cache.conflicts.set(0);
+            cache.since_scrub.set(1 << 20);
+        });
+        // The next lookup scrubs, dropping the victim, whose listener grows the table under the
+        // scrub's iteration.
+        assert_eq!(lent_name(&query_for("cache:absent-x")), None);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "the victim was dropped by the scrub"
+        );
+        assert!(
+            second_len() > SECOND_FIRST,
+            "grown under the scrub: {}",
+            second_len()
+        );
+        check_second();
+        let more = names("rs2:", 2000);
+        cycle(&more, 10);
+        check_second();
+        grow_to_the_cap_checking();
+    }
+
+    #[test]
+    fn grow_reentered_by_a_drop_that_grows_and_fills() {
+        let (_query, ran) = reentering_victim("cache:victim-grow", "rg:");
+        CACHE.with(|cache| cache.conflicts.set(SECOND_FIRST));
+        assert_eq!(lent_name(&query_for("cache:absent-y")), None);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "the victim was dropped by the growth"
+        );
+        check_second();
+        grow_to_the_cap_checking();
+        let more = names("rg2:", 2000);
+        cycle(&more, 10);
+        check_second();
+    }
+
+    #[test]
+    fn fill_reentered_by_an_evicted_drop() {
+        let (query, victim) = in_second_level("cache:victim-fill");
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reenter = Reenter(names("rf:", 400), Arc::clone(&ran));
+        victim.on_event(move |_| {
+            let _ = &reenter;
+        });
+        drop(victim);
+        // Another name in the same bucket, filled over the victim's way.
+        let other = (0..)
+            .map(|i| query_for(&format!("cache:fo-{i}")))
+            .find(|q| bucket_of(q) == bucket_of(&query) && !q.same_name(&query))
+            .unwrap();
+        let way = CACHE.with(|cache| {
+            let b = unsafe { cache.second_bucket(query.hash()) }.unwrap();
+            b.iter().position(|s| s.holds(&query)).unwrap()
+        });
+        fill(Vacancy::Second(way), &other, &named("cache:fo"));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        check_second();
+        grow_to_the_cap_checking();
+    }
+
+    #[test]
+    fn thread_exit_with_reentering_drops() {
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ran2 = Arc::clone(&ran);
+        std::thread::spawn(move || {
+            let many = names("rx:", 1500);
+            cycle(&many, 5);
+            assert!(second_len() > 0);
+            for (_, b) in &many {
+                let reenter = Reenter(names("rx-in:", 3), Arc::clone(&ran2));
+                b.on_event(move |_| {
+                    let _ = &reenter;
+                });
+            }
+            drop(many);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1500);
     }
 }

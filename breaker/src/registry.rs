@@ -630,13 +630,21 @@ impl Registry {
             .collect();
         idle.iter()
             .filter(|(key, breaker)| {
-                breaker.retire();
+                self.retire(breaker);
                 // Only the breaker found idle: the name may have a new one by now.
                 entries
                     .remove_if(key, |_, e| Arc::ptr_eq(&e.breaker, breaker))
                     .is_ok_and(|removed| removed.is_some())
             })
             .count()
+    }
+
+    /// Marks `breaker` retired before it leaves the map, and tells threads' caches.
+    fn retire(&self, breaker: &Breaker) {
+        breaker.retire();
+        if self.cached {
+            lookup_cache::note_retired();
+        }
     }
 
     /// Adds a breaker built elsewhere. If one of that name exists, it is kept and returned, and
@@ -682,7 +690,7 @@ impl Registry {
             let current = Arc::clone(&entries.get(&query)?.breaker);
             // Before it leaves the map, so that a lookup that no longer finds it there does
             // not get it from a thread's cache either.
-            current.retire();
+            self.retire(&current);
             match entries.remove_if(&query, |_, e| Arc::ptr_eq(&e.breaker, &current)) {
                 Ok(removed) => return removed.map(|_| current),
                 // Removed and created again meanwhile: remove the new one.
