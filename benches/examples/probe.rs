@@ -23,6 +23,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use breaker::{Breaker, Settings};
+use failsafe::futures::CircuitBreaker as _;
 
 use breaker_benches::{AppError, work};
 
@@ -161,6 +162,16 @@ fn loop_macro_async(n: u64) {
     for i in 0..n {
         black_box(block_on(macro_work_async(black_box(i))).is_ok());
     }
+}
+
+/// failsafe configured as the benchmark's peer: 5 consecutive failures, a 30 s cooldown.
+fn failsafe_consecutive() -> impl failsafe::futures::CircuitBreaker {
+    failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            5,
+            failsafe::backoff::constant(Duration::from_secs(30)),
+        ))
+        .build()
 }
 
 /// `n` awaits of `call(i)` inside one task, as the benchmark's async groups run them.
@@ -321,23 +332,11 @@ fn main() {
             loop_in_task(n, |i| b.call_async(work_async_io(i)))
         }
         "task_failsafe_io" => {
-            use failsafe::futures::CircuitBreaker as _;
-            let f = failsafe::Config::new()
-                .failure_policy(failsafe::failure_policy::consecutive_failures(
-                    5,
-                    failsafe::backoff::constant(Duration::from_secs(30)),
-                ))
-                .build();
+            let f = failsafe_consecutive();
             loop_in_task(n, |i| f.call(work_async_io(i)))
         }
         "task_failsafe" => {
-            use failsafe::futures::CircuitBreaker as _;
-            let f = failsafe::Config::new()
-                .failure_policy(failsafe::failure_policy::consecutive_failures(
-                    5,
-                    failsafe::backoff::constant(Duration::from_secs(30)),
-                ))
-                .build();
+            let f = failsafe_consecutive();
             loop_in_task(n, |i| f.call(work_async(i)))
         }
         "keyed_spread" => {
