@@ -489,6 +489,49 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// The time-window rate policy on two threads sharing one breaker, beside the peers' policies
+/// under the same load: its successes count per thread, like the lifetime totals.
+fn two_threads_time_window(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads_time_window");
+    g.bench_function("baseline", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(work(black_box(i)).is_ok());
+            })
+        })
+    });
+    let ours = ours(
+        "bench.threads.window",
+        Settings::default()
+            .failure_rate(0.5)
+            .window(Duration::from_secs(60)),
+    );
+    g.bench_function("ours_rate_time_window", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(ours.call(|| work(black_box(i))).is_ok());
+            })
+        })
+    });
+    let failsafe = failsafe_consecutive(Duration::from_secs(30));
+    g.bench_function("peer_failsafe_consecutive", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(FailsafeSync::call(&failsafe, || work(black_box(i))).is_ok());
+            })
+        })
+    });
+    let failsafe = failsafe_time_window();
+    g.bench_function("peer_failsafe_time_window", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |_, i| {
+                black_box(FailsafeSync::call(&failsafe, || work(black_box(i))).is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
 /// `two_threads` with `io::Result<u64>`, returned in registers.
 fn two_threads_io(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads_io");
@@ -643,6 +686,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = closed, closed_io, open, failing_10pct, async_closed, async_closed_io, async_open, two_threads, two_threads_io, keyed, policies
+    targets = closed, closed_io, open, failing_10pct, async_closed, async_closed_io, async_open, two_threads, two_threads_io, two_threads_time_window, keyed, policies
 }
 criterion_main!(benches);

@@ -19,6 +19,7 @@ use crate::settings::{Active, OBSERVED, Settings, SettingsCell, TIMED};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
+use crate::window::Sample;
 
 /// A circuit breaker: it lets calls through while the guarded dependency is healthy, turns them
 /// away for a cooldown once it is not, then lets a few trial calls decide whether to close again.
@@ -945,21 +946,16 @@ impl Breaker {
         // The common case: the word is still the closed one of the call's generation with no
         // failure count, where a success changes nothing, and nobody listens. Only a call
         // admitted while closed or recovering (which closes in the same generation) sees that
-        // word. Without a window that is two loads and no shared write; with a window and no
-        // failure in it, one window update.
+        // word. Without a window that is two loads and no shared write; with a time window, a
+        // check that the success's bucket has begun (the success itself is the count above).
         if self.load() == ticket.admitted.settled() {
             let published = self.settings.load();
             if published.tags() == 0 {
                 return;
             }
             if published.tags() & OBSERVED == 0 {
-                let active = published.active();
-                let Some(window) = active.rules.window.as_deref() else {
-                    return;
-                };
-                let (now, slow) = self.record(active, ticket, false);
-                if slow || window.may_hold_hits(now) {
-                    self.closed_success_recorded(ticket, now, slow);
+                if let Some(sample) = self.record(published.active(), ticket, false) {
+                    self.closed_success_recorded(ticket, sample);
                 }
                 return;
             }
@@ -985,11 +981,10 @@ impl Breaker {
         self.emit(|name| Event::Success { name });
     }
 
-    /// A success already added to the window at `now`, slow or with failures in the window:
-    /// may it trip?
+    /// A success already added to the window, which may open the breaker by `sample`.
     #[inline(never)]
-    fn closed_success_recorded(&self, ticket: Ticket, now: u64, slow: bool) {
-        self.step_closed(ticket, false, slow, now);
+    fn closed_success_recorded(&self, ticket: Ticket, sample: Sample) {
+        self.step_closed(ticket, false, Some(sample));
         self.emit(|name| Event::Success { name });
     }
 
@@ -1022,14 +1017,15 @@ impl Breaker {
         if !word.mode().counts_outcomes() || word.generation() != ticket.generation() {
             return;
         }
-        let (now, slow) = self.record(self.active(), ticket, failure);
-        self.step_closed(ticket, failure, slow, now);
+        let sample = self.record(self.active(), ticket, failure);
+        self.step_closed(ticket, failure, sample);
     }
 
-    /// Adds an outcome to the window, if there is one. Returns the time, read only when the
-    /// window or the slow-call measure needs it, and whether the call was slow.
+    /// Adds an outcome to the window, if there is one, reading the time only when the window
+    /// or the slow-call measure needs it. Returns the window's view when the outcome may open
+    /// the breaker.
     #[inline(always)]
-    fn record(&self, active: &Active, ticket: Ticket, failure: bool) -> (u64, bool) {
+    fn record(&self, active: &Active, ticket: Ticket, failure: bool) -> Option<Sample> {
         let now = if active.rules.needs_clock() || active.times_calls {
             self.clock.coarse_nanos()
         } else {
@@ -1038,18 +1034,19 @@ impl Breaker {
         let elapsed = active
             .times_calls
             .then(|| now.saturating_sub(ticket.started));
-        let slow = active.rules.record(&active.settings, failure, now, elapsed);
-        (now, slow)
+        active
+            .rules
+            .record(&active.settings, failure, now, elapsed, &self.totals)
     }
 
     /// Applies a recorded outcome of a call admitted while closed or recovering to the state.
-    fn step_closed(&self, ticket: Ticket, failure: bool, slow: bool, now: u64) {
+    fn step_closed(&self, ticket: Ticket, failure: bool, sample: Option<Sample>) {
         let Active {
             settings, rules, ..
         } = self.active();
         let mut word = self.load();
         while word.mode().counts_outcomes() && word.generation() == ticket.generation() {
-            let result = match rules.step(settings, word, failure, slow, now) {
+            let result = match rules.step(settings, word, failure, sample) {
                 Step::Stay => return,
                 Step::Write(next) => self.cas(word, next),
                 Step::Trip => self.trip(word, false),
@@ -1228,16 +1225,18 @@ mod tests {
             .unwrap()
     }
 
+    /// Opens when half of at least 4 calls in the last 10 s failed.
+    fn half_of_four_in_ten_seconds() -> Settings {
+        Settings::default()
+            .failure_rate(0.5)
+            .window(Duration::from_secs(10))
+            .min_calls(4)
+    }
+
     #[test]
     fn failure_rate_over_time_trips_exactly_at_min_calls_and_rate() {
         let clock = ManualClock::new();
-        let b = breaker(
-            &clock,
-            Settings::default()
-                .failure_rate(0.5)
-                .window(Duration::from_secs(10))
-                .min_calls(4),
-        );
+        let b = breaker(&clock, half_of_four_in_ten_seconds());
         let _ = b.call(fail);
         let _ = b.call(ok);
         let _ = b.call(fail);
@@ -1263,6 +1262,24 @@ mod tests {
         let _ = b.call(ok);
         let _ = b.call(fail);
         assert_eq!(b.state(), State::Closed, "1 of 3 in the window failed");
+    }
+
+    #[test]
+    fn successes_leaving_the_window_trip_it_at_the_next_success() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock, half_of_four_in_ten_seconds());
+        for _ in 0..3 {
+            let _ = b.call(ok);
+        }
+        clock.advance(Duration::from_secs(9));
+        let _ = b.call(fail);
+        let _ = b.call(fail);
+        let _ = b.call(ok);
+        assert_eq!(b.state(), State::Closed, "2 of 6 failed");
+        // A second later the first three successes have left the window: 2 of 4.
+        clock.advance(Duration::from_secs(1));
+        let _ = b.call(ok);
+        assert_eq!(b.state(), State::Open);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::error::Seconds;
 use crate::settings::Settings;
 use crate::state::Word;
-use crate::window::{CallWindow, Sample, TimeWindow, Window};
+use crate::totals::Totals;
+use crate::window::{CallWindow, Limits, Sample, TimeWindow, Window};
 
 /// The rule that decides when a closed breaker opens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,12 +80,21 @@ pub(crate) struct Rules {
 
 impl Rules {
     pub(crate) fn new(settings: &Settings) -> Rules {
-        let slow = settings.get_slow_calls().is_some();
-        let needs_window = matches!(settings.policy, Policy::FailureRate { .. }) || slow;
+        let slow_rate = settings.get_slow_calls().map(|s| s.rate);
+        let failure_rate = match settings.policy {
+            Policy::FailureRate { rate } => Some(rate),
+            Policy::Consecutive { .. } | Policy::NetFailures { .. } => None,
+        };
+        let limits = Limits {
+            min_calls: u64::from(settings.min_calls),
+            failure_rate,
+            slow_rate,
+        };
+        let needs_window = failure_rate.is_some() || slow_rate.is_some();
         let window = needs_window.then(|| {
             Box::new(match settings.window {
-                WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, slow)),
-                WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, slow)),
+                WindowSpec::Time(length) => Window::Time(TimeWindow::new(length, limits)),
+                WindowSpec::Calls(size) => Window::Calls(CallWindow::new(size, limits)),
             })
         });
         Rules { window }
@@ -96,9 +106,10 @@ impl Rules {
         matches!(self.window.as_deref(), Some(Window::Time(_)))
     }
 
-    /// Adds an outcome to the window, if there is one; returns whether the call was slow.
-    /// `now` is read only when [`needs_clock`](Rules::needs_clock); `elapsed` is `None` unless
-    /// slow calls are measured.
+    /// Adds an outcome to the window, if there is one. `now` is read only when
+    /// [`needs_clock`](Rules::needs_clock); `elapsed` is `None` unless slow calls are measured;
+    /// a success is already counted in `successes`. Returns the window's view when the outcome
+    /// may open the breaker.
     #[inline(always)]
     pub(crate) fn record(
         &self,
@@ -106,29 +117,35 @@ impl Rules {
         failure: bool,
         now: u64,
         elapsed: Option<u64>,
-    ) -> bool {
+        successes: &Totals,
+    ) -> Option<Sample> {
         let slow = elapsed.is_some_and(|elapsed| {
             settings
                 .get_slow_calls()
                 .is_some_and(|s| u128::from(elapsed) > s.threshold.as_nanos())
         });
-        if let Some(window) = &self.window {
-            window.record(now, failure, slow);
+        match &self.window {
+            Some(window) => window.record(now, failure, slow, successes),
+            None => None,
         }
-        slow
     }
 
-    /// What a recorded outcome does to a closed breaker in `word`.
+    /// What a recorded outcome does to a closed breaker in `word`, given the window's view if
+    /// the outcome may open it.
     #[inline]
     pub(crate) fn step(
         &self,
         settings: &Settings,
         word: Word,
         failure: bool,
-        slow: bool,
-        now: u64,
+        sample: Option<Sample>,
     ) -> Step {
-        let counted = match settings.policy {
+        if let (Some(window), Some(sample)) = (&self.window, sample)
+            && window.trips(sample)
+        {
+            return Step::Trip;
+        }
+        match settings.policy {
             Policy::Consecutive { max_failures } => {
                 if failure {
                     if word.count() + 1 >= max_failures {
@@ -154,31 +171,7 @@ impl Rules {
                 }
             }
             Policy::FailureRate { .. } => Step::Stay,
-        };
-        if let Some(window) = &self.window {
-            // A success can only trip while failures or slow calls are in the window.
-            if (failure || slow || window.may_hold_hits(now))
-                && Self::trips(settings, window.sample(now))
-            {
-                return Step::Trip;
-            }
         }
-        counted
-    }
-
-    fn trips(settings: &Settings, sample: Sample) -> bool {
-        if sample.calls == 0 || sample.calls < u64::from(settings.min_calls) {
-            return false;
-        }
-        let reaches = |hits: u64, rate: f64| hits as f64 >= rate * sample.calls as f64;
-        let failing = match settings.policy {
-            Policy::FailureRate { rate } => reaches(sample.failures, rate),
-            _ => false,
-        };
-        failing
-            || settings
-                .get_slow_calls()
-                .is_some_and(|s| reaches(sample.slow, s.rate))
     }
 
     /// Heap bytes the window holds.
@@ -186,11 +179,6 @@ impl Rules {
         self.window
             .as_deref()
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
-    }
-
-    /// The window's view at `now`, for reports.
-    pub(crate) fn sample(&self, now: u64) -> Option<Sample> {
-        self.window.as_ref().map(|w| w.sample(now))
     }
 
     /// Forgets the window, when the breaker closes anew.
@@ -204,7 +192,7 @@ impl Rules {
     pub(crate) fn current_failures(&self, settings: &Settings, word: Word, now: u64) -> u64 {
         match settings.policy {
             Policy::Consecutive { .. } | Policy::NetFailures { .. } => u64::from(word.count()),
-            Policy::FailureRate { .. } => self.sample(now).map_or(0, |s| s.failures),
+            Policy::FailureRate { .. } => self.window.as_ref().map_or(0, |w| w.failures(now)),
         }
     }
 }

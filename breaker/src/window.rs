@@ -1,13 +1,22 @@
 //! Sliding windows of recent outcomes, for the rate-based policies.
 //!
-//! Both windows are lock-free. The time window keeps ten buckets, each one atomic word holding a
-//! bucket tag and two counts, so recording an outcome is one compare-and-swap on one word. The
-//! call window keeps one bit per recent call in a ring.
+//! The time window counts its successes in the breaker's lifetime totals, which each thread
+//! keeps for itself (see [`crate::totals`]), so a success writes nothing shared: it only checks
+//! that its bucket has begun. A bucket begins at its first outcome, which notes the success
+//! total there; the successes in the window are the total now minus the total at the start of
+//! its oldest bucket. Failures and slow calls, which are rare while a breaker stays closed, are
+//! one compare-and-swap each on a bucket word. Summing every thread's totals is slow, so a
+//! failure first compares against a lower bound on the window's successes, and sums only when
+//! that bound cannot rule a trip out.
+//!
+//! The call window keeps one bit per recent call in a ring.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
+use crate::totals::{Kind, Totals};
 
 /// What a window saw: outcomes that counted, and how many of them were failures and slow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,31 +26,66 @@ pub(crate) struct Sample {
     pub(crate) slow: u64,
 }
 
+/// The rates that open a breaker, and the outcomes a window needs before they count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) min_calls: u64,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_rate: Option<f64>,
+}
+
+impl Limits {
+    /// Whether a rate is reached, however few the calls.
+    fn reached(&self, sample: Sample) -> bool {
+        let reaches = |hits: u64, rate: Option<f64>| {
+            rate.is_some_and(|rate| hits as f64 >= rate * sample.calls as f64)
+        };
+        reaches(sample.failures, self.failure_rate) || reaches(sample.slow, self.slow_rate)
+    }
+
+    /// Whether `sample` opens the breaker.
+    pub(crate) fn trips(&self, sample: Sample) -> bool {
+        sample.calls != 0 && sample.calls >= self.min_calls && self.reached(sample)
+    }
+
+    /// Whether a success could still open the breaker: a rate is reached, but not yet over
+    /// enough calls.
+    fn success_may_trip(&self, sample: Sample) -> bool {
+        sample.calls < self.min_calls && self.reached(sample)
+    }
+}
+
 /// How many buckets a time window has: it slides in tenths of its length.
 const BUCKETS: u64 = 10;
 const TAG_BITS: u32 = 20;
-const COUNT_BITS: u32 = 22;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const COUNT_MASK: u64 = u64::MAX >> TAG_BITS;
 
-/// A bucket word: `tag | calls | hits`, where `hits` are failures or slow calls.
+/// A bucket word, or the window's lower bound on its successes: `count << TAG_BITS | tag`,
+/// where the tag is the bucket's index modulo `2^TAG_BITS`.
 #[derive(Clone, Copy)]
-struct Packed(u64);
+struct Tagged(u64);
 
-impl Packed {
-    fn new(tag: u64, calls: u64, hits: u64) -> Packed {
-        Packed((tag & TAG_MASK) | (calls << TAG_BITS) | (hits << (TAG_BITS + COUNT_BITS)))
+impl Tagged {
+    fn new(index: u64, count: u64) -> Tagged {
+        Tagged((index & TAG_MASK) | (count.min(COUNT_MASK) << TAG_BITS))
     }
-    fn tag(self) -> u64 {
-        self.0 & TAG_MASK
+    fn is(self, index: u64) -> bool {
+        self.0 & TAG_MASK == index & TAG_MASK
     }
-    fn calls(self) -> u64 {
-        (self.0 >> TAG_BITS) & COUNT_MASK
+    fn count(self) -> u64 {
+        self.0 >> TAG_BITS
     }
-    fn hits(self) -> u64 {
-        (self.0 >> (TAG_BITS + COUNT_BITS)) & COUNT_MASK
+    /// How many buckets before `index` this one is, modulo `2^TAG_BITS`.
+    fn age_at(self, index: u64) -> u64 {
+        index.wrapping_sub(self.0) & TAG_MASK
     }
 }
+
+/// `current` before any bucket has begun; also marks [`SUCCESS_MAY_TRIP`].
+const NO_BUCKET: u64 = u64::MAX;
+/// Set in `current` while a success could open the breaker.
+const SUCCESS_MAY_TRIP: u64 = 1 << 63;
 
 /// Outcomes over the last `length` of time, in ten buckets.
 pub(crate) struct TimeWindow {
@@ -49,13 +93,42 @@ pub(crate) struct TimeWindow {
     /// `2^64 / bucket_nanos`, rounded down: a bucket's index is two multiplications away, not a
     /// division (tens of cycles on every outcome).
     per_bucket: u64,
+    limits: Limits,
+    /// The index of the latest bucket that has begun, with [`SUCCESS_MAY_TRIP`]; the one word
+    /// a success reads. [`NO_BUCKET`] until the first outcome, and again after a reset.
+    current: AtomicU64,
     failures: Box<[AtomicU64]>,
-    /// Present when slow calls are measured: the same buckets, counting slow calls as hits.
+    /// Present when slow calls are measured.
     slow: Option<Box<[AtomicU64]>>,
-    /// One more than the index of the last bucket that saw a failure or a slow call. A success
-    /// can only trip the breaker while such outcomes are in the window, so the common success
-    /// checks this one word instead of summing the buckets.
-    last_hit: AtomicU64,
+    /// A lower bound on the successes in the window while the current bucket is the tagged
+    /// one: what the last sum found. Successes only grow until the window slides.
+    successes_at_least: AtomicU64,
+    /// The success total at the start of each bucket. Only written and read under the lock,
+    /// which also keeps two threads from beginning the same bucket.
+    starts: Mutex<Starts>,
+}
+
+/// The lifetime success total at each bucket's first outcome.
+struct Starts {
+    /// The bucket that each total belongs to, or [`NO_BUCKET`] if no bucket of that slot has
+    /// begun since the last reset.
+    index: [u64; BUCKETS as usize],
+    total: [u64; BUCKETS as usize],
+}
+
+impl Starts {
+    const EMPTY: Starts = Starts {
+        index: [NO_BUCKET; BUCKETS as usize],
+        total: [0; BUCKETS as usize],
+    };
+
+    /// The total at the start of the oldest bucket of the window that ends with `index`.
+    fn oldest(&self, index: u64) -> Option<u64> {
+        (0..BUCKETS as usize)
+            .filter(|&slot| self.index[slot] <= index && index - self.index[slot] < BUCKETS)
+            .min_by_key(|&slot| self.index[slot])
+            .map(|slot| self.total[slot])
+    }
 }
 
 fn buckets() -> Box<[AtomicU64]> {
@@ -63,14 +136,17 @@ fn buckets() -> Box<[AtomicU64]> {
 }
 
 impl TimeWindow {
-    pub(crate) fn new(length: Duration, slow: bool) -> TimeWindow {
+    pub(crate) fn new(length: Duration, limits: Limits) -> TimeWindow {
         let bucket_nanos = (duration_to_nanos(length) / BUCKETS).max(2);
         TimeWindow {
             bucket_nanos,
             per_bucket: ((1u128 << 64) / u128::from(bucket_nanos)) as u64,
+            limits,
+            current: AtomicU64::new(NO_BUCKET),
             failures: buckets(),
-            slow: slow.then(buckets),
-            last_hit: AtomicU64::new(0),
+            slow: limits.slow_rate.is_some().then(buckets),
+            successes_at_least: AtomicU64::new(0),
+            starts: Mutex::new(Starts::EMPTY),
         }
     }
 
@@ -83,39 +159,173 @@ impl TimeWindow {
         estimate + u64::from(short)
     }
 
-    /// Adds one outcome at `now`. Counts saturate at four million per bucket, keeping the
-    /// proportion of what was counted.
-    #[inline]
-    pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
+    /// Adds one outcome at `now`; a success must already be in `successes`, the breaker's
+    /// lifetime totals. Returns the window's view when the outcome may open the breaker.
+    #[inline(always)]
+    pub(crate) fn record(
+        &self,
+        now: u64,
+        failure: bool,
+        slow: bool,
+        successes: &Totals,
+    ) -> Option<Sample> {
         let index = self.index(now);
-        add(&self.failures, index, failure);
-        if let Some(buckets) = &self.slow {
-            add(buckets, index, slow);
-        }
         if failure || slow {
-            self.last_hit.fetch_max(index + 1, Ordering::Relaxed);
+            return self.record_hit(index, failure, slow, successes);
         }
+        // The common success: its bucket has begun and no success can trip.
+        if self.current.load(Ordering::Relaxed) == index {
+            return None;
+        }
+        self.success_to_check(index, successes)
     }
 
-    /// Whether a failure or a slow call may still be inside the window at `now`.
-    #[inline]
-    pub(crate) fn may_hold_hits(&self, now: u64) -> bool {
-        let last = self.last_hit.load(Ordering::Relaxed);
-        last != 0 && self.index(now) < last - 1 + BUCKETS
+    /// A success that begins a bucket, or that may trip the breaker.
+    #[cold]
+    #[inline(never)]
+    fn success_to_check(&self, index: u64, successes: &Totals) -> Option<Sample> {
+        // Another thread beginning the bucket or summing: its sum judges this success too.
+        let mut starts = self.starts.try_lock().ok()?;
+        let current = self.current.load(Ordering::Relaxed);
+        let total = match self.begin(&mut starts, index, current, successes, true) {
+            Some(total) => total,
+            None if current & SUCCESS_MAY_TRIP != 0 => successes.read(Kind::Success),
+            None => return None,
+        };
+        let sample = self.judge(&starts, index, total);
+        // A success opens the breaker only if failures or slow calls are in the window.
+        (sample.failures != 0 || sample.slow != 0).then_some(sample)
     }
 
-    pub(crate) fn sample(&self, now: u64) -> Sample {
-        let index = self.index(now);
-        let (calls, failures) = sum(&self.failures, index);
-        let slow = self.slow.as_ref().map_or(0, |b| sum(b, index).1);
-        Sample {
-            calls,
+    /// A failure or a slow call.
+    #[cold]
+    #[inline(never)]
+    fn record_hit(
+        &self,
+        index: u64,
+        failure: bool,
+        slow: bool,
+        successes: &Totals,
+    ) -> Option<Sample> {
+        let mut begun = None;
+        if !self.has_begun(self.current.load(Ordering::Relaxed), index) {
+            let mut starts = self.lock();
+            let current = self.current.load(Ordering::Relaxed);
+            // A slow success is already in the totals, like any success.
+            if let Some(total) = self.begin(&mut starts, index, current, successes, !failure) {
+                begun = Some((starts, total));
+            }
+        }
+        if failure {
+            add(&self.failures, index);
+        }
+        if let Some(buckets) = &self.slow
+            && slow
+        {
+            add(buckets, index);
+        }
+        // A new bucket has no lower bound yet: judge now, with the total just read.
+        if let Some((starts, total)) = begun {
+            return Some(self.judge(&starts, index, total));
+        }
+        let failures = sum(&self.failures, index);
+        let slow = self.slow.as_ref().map_or(0, |b| sum(b, index));
+        let bound = Tagged(self.successes_at_least.load(Ordering::Relaxed));
+        let fewest = Sample {
+            calls: if bound.is(index) { bound.count() } else { 0 } + failures,
             failures,
             slow,
+        };
+        // With the fewest successes the window can hold, the rates are at their highest.
+        if !self.limits.reached(fewest) {
+            return None;
         }
+        let starts = self.lock();
+        Some(self.judge(&starts, index, successes.read(Kind::Success)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Starts> {
+        // Nothing panics under this lock; a poisoned one still holds consistent totals.
+        self.starts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether bucket `index` (or a later one) has begun, by `current`.
+    fn has_begun(&self, current: u64, index: u64) -> bool {
+        current != NO_BUCKET && current & !SUCCESS_MAY_TRIP >= index
+    }
+
+    /// Begins bucket `index` unless it has begun: notes the success total at its start, less
+    /// the success being recorded, which belongs to the new bucket. Returns the total read.
+    fn begin(
+        &self,
+        starts: &mut Starts,
+        index: u64,
+        current: u64,
+        successes: &Totals,
+        own_success: bool,
+    ) -> Option<u64> {
+        if self.has_begun(current, index) {
+            return None;
+        }
+        let total = successes.read(Kind::Success);
+        let slot = (index % BUCKETS) as usize;
+        starts.index[slot] = index;
+        starts.total[slot] = total.saturating_sub(u64::from(own_success));
+        self.current.store(index, Ordering::Relaxed);
+        Some(total)
+    }
+
+    /// The view of the window that ends with bucket `index`, given the success total now.
+    fn view(&self, starts: &Starts, index: u64, total: u64) -> (Sample, u64) {
+        let counted = starts
+            .oldest(index)
+            .map_or(0, |start| total.saturating_sub(start));
+        let failures = sum(&self.failures, index);
+        let sample = Sample {
+            calls: counted + failures,
+            failures,
+            slow: self.slow.as_ref().map_or(0, |b| sum(b, index)),
+        };
+        (sample, counted)
+    }
+
+    /// The exact view at bucket `index` (or the current bucket, if later), given the success
+    /// total now. Keeps the lower bound and the success check in step with it.
+    fn judge(&self, starts: &Starts, index: u64, total: u64) -> Sample {
+        let current = self.current.load(Ordering::Relaxed);
+        if current == NO_BUCKET {
+            // Reset meanwhile: nothing to keep in step.
+            return self.view(starts, index, total).0;
+        }
+        let index = index.max(current & !SUCCESS_MAY_TRIP);
+        let (sample, counted) = self.view(starts, index, total);
+        self.successes_at_least
+            .store(Tagged::new(index, counted).0, Ordering::Relaxed);
+        let check = if self.limits.success_may_trip(sample) {
+            SUCCESS_MAY_TRIP
+        } else {
+            0
+        };
+        self.current.store(index | check, Ordering::Relaxed);
+        sample
+    }
+
+    /// The failures in the window at `now`.
+    pub(crate) fn failures(&self, now: u64) -> u64 {
+        sum(&self.failures, self.index(now))
+    }
+
+    /// The exact view at `now`.
+    #[cfg(test)]
+    fn sample(&self, now: u64, successes: &Totals) -> Sample {
+        let starts = self.lock();
+        self.view(&starts, self.index(now), successes.read(Kind::Success))
+            .0
     }
 
     pub(crate) fn reset(&self) {
+        let mut starts = self.lock();
+        *starts = Starts::EMPTY;
         for bucket in self
             .failures
             .iter()
@@ -123,49 +333,44 @@ impl TimeWindow {
         {
             bucket.store(0, Ordering::Relaxed);
         }
-        self.last_hit.store(0, Ordering::Relaxed);
+        self.successes_at_least.store(0, Ordering::Relaxed);
+        self.current.store(NO_BUCKET, Ordering::Relaxed);
     }
 }
 
-#[inline]
-fn add(buckets: &[AtomicU64], index: u64, hit: bool) {
+/// Adds one to bucket `index`, starting it afresh if it holds an older period.
+fn add(buckets: &[AtomicU64], index: u64) {
     let bucket = &buckets[(index % BUCKETS) as usize];
-    let tag = index & TAG_MASK;
-    let mut current = Packed(bucket.load(Ordering::Relaxed));
+    let mut current = Tagged(bucket.load(Ordering::Relaxed));
     loop {
-        let next = if current.tag() == tag {
-            if current.calls() == COUNT_MASK {
-                return;
-            }
-            Packed::new(tag, current.calls() + 1, current.hits() + u64::from(hit))
+        let count = if current.is(index) {
+            current.count() + 1
         } else {
-            // The bucket holds an older period: start it afresh.
-            Packed::new(tag, 1, u64::from(hit))
+            1
         };
+        let next = Tagged::new(index, count);
         match bucket.compare_exchange_weak(current.0, next.0, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => return,
-            Err(actual) => current = Packed(actual),
+            Err(actual) => current = Tagged(actual),
         }
     }
 }
 
-/// Calls and hits over the buckets of the last `BUCKETS` periods up to `index`.
-fn sum(buckets: &[AtomicU64], index: u64) -> (u64, u64) {
-    buckets.iter().fold((0, 0), |(calls, hits), bucket| {
-        let b = Packed(bucket.load(Ordering::Relaxed));
-        let age = index.wrapping_sub(b.tag()) & TAG_MASK;
-        if b.calls() != 0 && age < BUCKETS {
-            (calls + b.calls(), hits + b.hits())
-        } else {
-            (calls, hits)
-        }
-    })
+/// The counts in the buckets of the last `BUCKETS` periods up to `index`.
+fn sum(buckets: &[AtomicU64], index: u64) -> u64 {
+    buckets
+        .iter()
+        .map(|bucket| Tagged(bucket.load(Ordering::Relaxed)))
+        .filter(|b| b.age_at(index) < BUCKETS)
+        .map(Tagged::count)
+        .sum()
 }
 
 /// Outcomes of the last `size` calls, one bit each.
 pub(crate) struct CallWindow {
     size: u64,
+    limits: Limits,
     cursor: AtomicU64,
     failures: Ring,
     slow: Option<Ring>,
@@ -218,23 +423,27 @@ impl Ring {
 }
 
 impl CallWindow {
-    pub(crate) fn new(size: u32, slow: bool) -> CallWindow {
+    pub(crate) fn new(size: u32, limits: Limits) -> CallWindow {
         let size = u64::from(size.max(1));
         CallWindow {
             size,
+            limits,
             cursor: AtomicU64::new(0),
             failures: Ring::new(size),
-            slow: slow.then(|| Ring::new(size)),
+            slow: limits.slow_rate.is_some().then(|| Ring::new(size)),
         }
     }
 
-    #[inline]
-    pub(crate) fn record(&self, failure: bool, slow: bool) {
+    /// Adds one outcome. Returns the window's view when the outcome may open the breaker.
+    #[inline(always)]
+    pub(crate) fn record(&self, failure: bool, slow: bool) -> Option<Sample> {
         let position = self.cursor.fetch_add(1, Ordering::Relaxed) % self.size;
         self.failures.write(position, failure);
         if let Some(ring) = &self.slow {
             ring.write(position, slow);
         }
+        // A success can only trip while failures or slow calls are in the window.
+        (failure || slow || self.may_hold_hits()).then(|| self.sample())
     }
 
     /// Whether a failure or a slow call is among the last calls.
@@ -274,27 +483,35 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    #[inline]
-    pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
+    /// Adds one outcome at `now`; a success must already be in `successes`. Returns the
+    /// window's view when the outcome may open the breaker.
+    #[inline(always)]
+    pub(crate) fn record(
+        &self,
+        now: u64,
+        failure: bool,
+        slow: bool,
+        successes: &Totals,
+    ) -> Option<Sample> {
         match self {
-            Window::Time(w) => w.record(now, failure, slow),
+            Window::Time(w) => w.record(now, failure, slow, successes),
             Window::Calls(w) => w.record(failure, slow),
         }
     }
 
-    pub(crate) fn sample(&self, now: u64) -> Sample {
+    /// Whether `sample` opens the breaker.
+    pub(crate) fn trips(&self, sample: Sample) -> bool {
         match self {
-            Window::Time(w) => w.sample(now),
-            Window::Calls(w) => w.sample(),
+            Window::Time(w) => w.limits.trips(sample),
+            Window::Calls(w) => w.limits.trips(sample),
         }
     }
 
-    /// Whether a success at `now` could be the call that trips the breaker.
-    #[inline]
-    pub(crate) fn may_hold_hits(&self, now: u64) -> bool {
+    /// The failures in the window at `now`.
+    pub(crate) fn failures(&self, now: u64) -> u64 {
         match self {
-            Window::Time(w) => w.may_hold_hits(now),
-            Window::Calls(w) => w.may_hold_hits(),
+            Window::Time(w) => w.failures(now),
+            Window::Calls(w) => w.sample().failures,
         }
     }
 
@@ -320,6 +537,48 @@ mod tests {
 
     const SEC: u64 = 1_000_000_000;
 
+    const HALF: Limits = Limits {
+        min_calls: 4,
+        failure_rate: Some(0.5),
+        slow_rate: None,
+    };
+
+    /// A time window and the success totals it reads, as a breaker holds them.
+    struct Timed {
+        window: TimeWindow,
+        totals: Totals,
+    }
+
+    impl Timed {
+        fn new(length: Duration, limits: Limits) -> Timed {
+            Timed {
+                window: TimeWindow::new(length, limits),
+                totals: Totals::new(),
+            }
+        }
+
+        fn success(&self, now: u64) -> Option<Sample> {
+            self.totals.bump(Kind::Success);
+            self.window.record(now, false, false, &self.totals)
+        }
+
+        fn failure(&self, now: u64) -> Option<Sample> {
+            self.window.record(now, true, false, &self.totals)
+        }
+
+        fn sample(&self, now: u64) -> Sample {
+            self.window.sample(now, &self.totals)
+        }
+    }
+
+    fn calls(calls: u64, failures: u64) -> Sample {
+        Sample {
+            calls,
+            failures,
+            slow: 0,
+        }
+    }
+
     #[test]
     fn bucket_index_is_exact_division() {
         // Splitmix64 draws, plus the values next to bucket boundaries and the extremes.
@@ -332,7 +591,7 @@ mod tests {
             z ^ (z >> 31)
         };
         for length in [20, 30, 1_000, 7 * SEC + 3, 60 * SEC, 3_600 * SEC, u64::MAX] {
-            let w = TimeWindow::new(Duration::from_nanos(length), false);
+            let w = TimeWindow::new(Duration::from_nanos(length), HALF);
             let b = w.bucket_nanos;
             let mut nows = vec![0, 1, b - 1, b, b + 1, u64::MAX - 1, u64::MAX];
             for _ in 0..2_000 {
@@ -347,44 +606,132 @@ mod tests {
 
     #[test]
     fn time_buckets_age_out_one_tenth_at_a_time() {
-        let w = TimeWindow::new(Duration::from_secs(10), false);
-        w.record(0, true, false);
-        w.record(SEC, false, false);
-        assert_eq!(w.sample(SEC).calls, 2);
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.failure(0);
+        w.success(SEC);
+        assert_eq!(w.sample(SEC), calls(2, 1));
         // At 10 s the first bucket (0-1 s) has left the window; the second has not.
-        assert_eq!(
-            w.sample(10 * SEC),
-            Sample {
-                calls: 1,
-                failures: 0,
-                slow: 0
-            }
-        );
-        assert_eq!(w.sample(11 * SEC).calls, 0);
+        assert_eq!(w.sample(10 * SEC), calls(1, 0));
+        assert_eq!(w.sample(11 * SEC), calls(0, 0));
     }
 
     #[test]
     fn a_reused_bucket_starts_afresh() {
-        let w = TimeWindow::new(Duration::from_secs(10), false);
-        w.record(0, true, false);
-        w.record(10 * SEC, false, false);
-        assert_eq!(w.sample(10 * SEC).failures, 0);
-        assert_eq!(w.sample(10 * SEC).calls, 1);
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.failure(0);
+        w.success(0);
+        w.success(10 * SEC);
+        assert_eq!(w.sample(10 * SEC), calls(1, 0));
     }
 
     #[test]
-    fn hits_are_remembered_only_while_in_the_window() {
-        let w = TimeWindow::new(Duration::from_secs(10), true);
-        assert!(!w.may_hold_hits(0));
-        w.record(3 * SEC, false, true);
-        assert!(w.may_hold_hits(12 * SEC));
-        assert!(!w.may_hold_hits(13 * SEC));
-        assert_eq!(w.sample(4 * SEC).slow, 1);
+    fn successes_are_counted_from_their_buckets_first_outcome() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        // Counted by the breaker before the window saw any outcome: not in the window.
+        w.totals.bump(Kind::Success);
+        for _ in 0..5 {
+            w.success(0);
+        }
+        for _ in 0..3 {
+            w.success(5 * SEC);
+        }
+        assert_eq!(w.sample(5 * SEC), calls(8, 0));
+        assert_eq!(w.sample(10 * SEC), calls(3, 0), "the first bucket left");
+    }
+
+    #[test]
+    fn slow_calls_are_remembered_only_while_in_the_window() {
+        let limits = Limits {
+            slow_rate: Some(0.5),
+            ..HALF
+        };
+        let w = Timed::new(Duration::from_secs(10), limits);
+        w.totals.bump(Kind::Success);
+        let seen = w.window.record(3 * SEC, false, true, &w.totals);
+        assert_eq!(seen.map(|s| s.slow), Some(1));
+        assert_eq!(w.sample(12 * SEC).slow, 1);
+        assert_eq!(w.sample(13 * SEC).slow, 0);
+    }
+
+    #[test]
+    fn a_common_success_reports_nothing() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        assert_eq!(
+            w.success(0),
+            None,
+            "begins the bucket, no failure in the window"
+        );
+        assert_eq!(w.success(0), None);
+        assert_eq!(
+            w.failure(0),
+            Some(calls(3, 1)),
+            "no bound yet below a 50 % rate"
+        );
+        // With failures in the window, a success that cannot trip still reports nothing.
+        assert_eq!(w.success(0), None);
+    }
+
+    #[test]
+    fn a_failure_sums_the_totals_only_when_its_lower_bound_cannot_rule_a_trip_out() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        for _ in 0..100 {
+            w.success(0);
+        }
+        // The bound from the first success alone (1) leaves 1 of 2 failed: sum.
+        assert_eq!(w.failure(0), Some(calls(101, 1)));
+        // The sum raised the bound to 100: 2 of at least 102 is far below half.
+        assert_eq!(w.failure(0), None);
+        assert_eq!(w.sample(0), calls(102, 2));
+    }
+
+    #[test]
+    fn successes_are_judged_while_a_rate_is_reached_below_min_calls() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        assert_eq!(w.failure(0), Some(calls(1, 1)));
+        assert_eq!(w.failure(0), Some(calls(2, 2)));
+        // 2 of 3, then 2 of 4: each success could be the one that trips.
+        assert_eq!(w.success(0), Some(calls(3, 2)));
+        let fourth = w.success(0).expect("judged");
+        assert_eq!(fourth, calls(4, 2));
+        assert!(HALF.trips(fourth));
+        // With enough calls, a success only lowers the rate: it is not judged.
+        assert_eq!(w.success(0), None);
+        assert_eq!(w.sample(0), calls(5, 2));
+    }
+
+    #[test]
+    fn a_window_that_slides_is_judged_at_the_next_success() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        for _ in 0..3 {
+            w.success(0);
+        }
+        w.failure(9 * SEC);
+        w.failure(9 * SEC);
+        w.success(9 * SEC);
+        assert!(!HALF.trips(w.sample(9 * SEC)), "2 of 6");
+        // At 10 s the three early successes leave the window: 2 of 4 is half.
+        let judged = w
+            .success(10 * SEC)
+            .expect("the window moved with failures in it");
+        assert_eq!(judged, calls(4, 2));
+        assert!(HALF.trips(judged));
+    }
+
+    #[test]
+    fn a_reset_forgets_every_outcome_before_it() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.success(0);
+        w.failure(0);
+        w.window.reset();
+        assert_eq!(w.sample(0), calls(0, 0));
+        assert_eq!(w.success(0), None);
+        assert_eq!(w.sample(0), calls(1, 0));
+        assert_eq!(w.failure(SEC), Some(calls(2, 1)));
     }
 
     #[test]
     fn call_window_wraps_and_forgets_the_oldest() {
-        let w = CallWindow::new(3, false);
+        let w = CallWindow::new(3, HALF);
         w.record(true, false);
         w.record(true, false);
         w.record(false, false);
@@ -393,22 +740,65 @@ mod tests {
         assert_eq!((w.sample().calls, w.sample().failures), (3, 1));
         w.reset();
         assert_eq!(w.sample(), Sample::default());
+        assert_eq!(w.record(false, false), None, "no failure left to trip on");
     }
 
     #[test]
     fn concurrent_records_lose_nothing() {
-        let w = TimeWindow::new(Duration::from_secs(60), false);
+        let w = Timed::new(Duration::from_secs(60), HALF);
         std::thread::scope(|s| {
             for t in 0..4 {
                 let w = &w;
                 s.spawn(move || {
                     for i in 0..10_000 {
-                        w.record(0, (i + t) % 2 == 0, false);
+                        if (i + t) % 2 == 0 {
+                            w.failure(0);
+                        } else {
+                            w.success(0);
+                        }
                     }
                 });
             }
         });
-        assert_eq!(w.sample(0).calls, 40_000);
-        assert_eq!(w.sample(0).failures, 20_000);
+        assert_eq!(w.sample(0), calls(40_000, 20_000));
+    }
+
+    #[test]
+    fn threads_moving_through_buckets_together_count_each_bucket_once() {
+        const THREADS: u64 = 4;
+        const PER_BUCKET: u64 = 500;
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        let step = std::sync::Barrier::new(THREADS as usize);
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    for bucket in 0..25 {
+                        for i in 0..PER_BUCKET {
+                            if i % 10 == 0 {
+                                w.failure(bucket * SEC);
+                            } else {
+                                w.success(bucket * SEC);
+                            }
+                        }
+                        step.wait();
+                    }
+                });
+            }
+        });
+        let seen = w.sample(24 * SEC);
+        let each = THREADS * PER_BUCKET;
+        assert_eq!(
+            seen.failures,
+            10 * each / 10,
+            "failures are counted in their bucket"
+        );
+        // A success racing the thread that begins its bucket may land in the bucket before,
+        // so the window's oldest bucket may lose a few: never more than one bucket's worth.
+        let successes = seen.calls - seen.failures;
+        let expected = 10 * each * 9 / 10;
+        assert!(
+            (expected - each..=expected).contains(&successes),
+            "{successes} successes, expected {expected}"
+        );
     }
 }

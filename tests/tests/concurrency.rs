@@ -140,22 +140,21 @@ impl EventCounts {
     }
 }
 
-#[test]
-fn threads_hammering_one_breaker_lose_no_count() {
-    let (breaker, clock) = manual("conc-threads", |b| {
-        b.max_failures(3)
-            .cooldown(Duration::from_millis(1))
-            .half_open_calls(2)
-    });
-    let events = EventCounts::listen(&breaker);
-    let tally = Tally::default();
+/// `THREADS` threads making `CALLS` calls each through `breaker`, one in `fail_one_in` failing
+/// at random, tallied in `tally`; `between(thread, i)` runs after each call.
+fn hammer(
+    breaker: &Breaker,
+    tally: &Tally,
+    fail_one_in: u64,
+    between: impl Fn(usize, usize) + Sync,
+) {
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            let (breaker, clock, tally) = (&breaker, &clock, &tally);
+            let between = &between;
             s.spawn(move || {
                 let mut rng = Rng::new(t);
                 for i in 0..CALLS {
-                    let fail = rng.below(4) == 0;
+                    let fail = rng.below(fail_one_in) == 0;
                     let result = breaker.call(|| {
                         tally.ran.fetch_add(1, Ordering::Relaxed);
                         if fail {
@@ -165,11 +164,25 @@ fn threads_hammering_one_breaker_lose_no_count() {
                         }
                     });
                     tally.add(&result);
-                    if i % 50 == 0 {
-                        clock.advance(Duration::from_millis(1));
-                    }
+                    between(t, i);
                 }
             });
+        }
+    });
+}
+
+#[test]
+fn threads_hammering_one_breaker_lose_no_count() {
+    let (breaker, clock) = manual("conc-threads", |b| {
+        b.max_failures(3)
+            .cooldown(Duration::from_millis(1))
+            .half_open_calls(2)
+    });
+    let events = EventCounts::listen(&breaker);
+    let tally = Tally::default();
+    hammer(&breaker, &tally, 4, |_, i| {
+        if i % 50 == 0 {
+            clock.advance(Duration::from_millis(1));
         }
     });
     let (ok, failed, rejected) = tally.get();
@@ -236,6 +249,79 @@ fn a_stampede_of_failures_opens_the_breaker_exactly_once() {
     let report = breaker.report();
     assert_eq!((report.failures(), report.rejections()), (failed, rejected));
     assert_eq!(breaker.state(), State::Open);
+}
+
+/// A time window counts its successes on each thread that made them, like the lifetime totals:
+/// every one of them, from threads still running and from threads gone, is in the window.
+#[test]
+fn a_time_window_counts_the_successes_of_every_thread() {
+    const SUCCESSES: usize = 1_000;
+    let calls = (2 * THREADS * SUCCESSES) as u32;
+    let (breaker, clock) = manual("conc-window-threads", |b| {
+        b.failure_rate(0.5)
+            .window(Duration::from_secs(60))
+            .min_calls(calls)
+    });
+    let ok = || breaker.call(|| Ok::<(), AppError>(()));
+    let fail = || breaker.call(|| Err::<(), _>(AppError::Down("x")));
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (barrier, clock, ok) = (&barrier, &clock, &ok);
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..SUCCESSES {
+                    // Two threads move the window's buckets on while the others count.
+                    if t < 2 && i % 100 == 99 {
+                        clock.advance(Duration::from_secs(1));
+                    }
+                    ok().unwrap();
+                }
+            });
+        }
+    });
+    // 20 of the window's 60 s have passed: every success is still in it.
+    for _ in 1..THREADS * SUCCESSES {
+        assert!(fail().is_err());
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "one call short of min_calls"
+    );
+    assert_eq!(breaker.failure_count(), (THREADS * SUCCESSES - 1) as u64);
+    // The failure that makes it half of `calls` opens it; without the other threads' successes
+    // the rate would have opened it long before.
+    assert!(fail().is_err());
+    assert_eq!(breaker.state(), State::Open);
+}
+
+/// Threads hammering a time-window breaker with a failure rate under its limit: it stays
+/// closed, and counts every outcome.
+#[test]
+fn a_time_window_under_its_rate_stays_closed_under_contention() {
+    let (breaker, clock) = manual("conc-window-rate", |b| {
+        b.failure_rate(0.3)
+            .window(Duration::from_secs(1))
+            .min_calls(10)
+    });
+    let events = EventCounts::listen(&breaker);
+    let tally = Tally::default();
+    hammer(&breaker, &tally, 10, |t, i| {
+        if t == 0 && i % 500 == 0 {
+            clock.advance(Duration::from_millis(30));
+        }
+    });
+    assert_eq!(
+        events.closed_open.load(Ordering::SeqCst),
+        0,
+        "10 % never trips 30 %"
+    );
+    let (ok, failed, rejected) = tally.get();
+    assert_eq!(rejected, 0);
+    assert_eq!(ok + failed, (THREADS * CALLS) as u64);
+    let report = breaker.report();
+    assert_eq!((report.successes(), report.failures()), (ok, failed));
 }
 
 /// Runs `attempts` half-open admissions per thread; returns (max trials in flight, admitted).
