@@ -973,10 +973,20 @@ impl Breaker {
     /// A success, already counted, that may change the state or is listened to.
     #[inline(never)]
     fn success_slow(&self, ticket: Ticket) {
+        // The lifetime totals already count the success; a time window counts it only if the
+        // call was admitted in the window's closed period.
         match ticket.mode() {
-            Mode::Closed | Mode::Recovering => self.counted(ticket, false),
-            Mode::HalfOpen => self.trial_success(ticket),
-            _ => {}
+            Mode::Closed | Mode::Recovering => {
+                if !self.counted(ticket, false) {
+                    self.active().rules.exclude_success();
+                }
+            }
+            Mode::HalfOpen => {
+                // Before the trial can close the breaker and begin a window.
+                self.active().rules.exclude_success();
+                self.trial_success(ticket);
+            }
+            _ => self.active().rules.exclude_success(),
         }
         self.emit(|name| Event::Success { name });
     }
@@ -993,7 +1003,9 @@ impl Breaker {
     fn failed(&self, ticket: Ticket) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         match ticket.mode() {
-            Mode::Closed | Mode::Recovering => self.counted(ticket, true),
+            Mode::Closed | Mode::Recovering => {
+                self.counted(ticket, true);
+            }
             Mode::HalfOpen => self.trial_failure(ticket),
             _ => {}
         }
@@ -1010,15 +1022,17 @@ impl Breaker {
         self.emit(|name| Event::Neutral { name });
     }
 
-    /// An outcome of a call admitted while closed or recovering.
+    /// An outcome of a call admitted while closed or recovering. Returns whether it counted:
+    /// not if the breaker has left that closed period since.
     #[inline]
-    fn counted(&self, ticket: Ticket, failure: bool) {
+    fn counted(&self, ticket: Ticket, failure: bool) -> bool {
         let word = self.load();
         if !word.mode().counts_outcomes() || word.generation() != ticket.generation() {
-            return;
+            return false;
         }
         let sample = self.record(self.active(), ticket, failure);
         self.step_closed(ticket, failure, sample);
+        true
     }
 
     /// Adds an outcome to the window, if there is one, reading the time only when the window
@@ -1280,6 +1294,21 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         let _ = b.call(ok);
         assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn a_success_from_an_earlier_closed_period_is_not_in_the_window() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock, half_of_four_in_ten_seconds().min_calls(2));
+        let late = b.acquire().unwrap();
+        b.open();
+        b.close();
+        let _ = b.call(ok);
+        // Admitted before the breaker opened: it says nothing of the new closed period.
+        late.success();
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Open, "1 of 2, not 1 of 3");
+        assert_eq!(b.report().successes(), 2, "still counted for life");
     }
 
     #[test]

@@ -130,6 +130,14 @@ impl Rules {
         }
     }
 
+    /// A success already in the lifetime totals that the window must not count: its call was
+    /// admitted in another state or generation.
+    pub(crate) fn exclude_success(&self) {
+        if let Some(window) = &self.window {
+            window.exclude_success();
+        }
+    }
+
     /// What a recorded outcome does to a closed breaker in `word`, given the window's view if
     /// the outcome may open it.
     #[inline]

@@ -419,8 +419,8 @@ mod tests {
     #[test]
     fn breakers_beyond_the_first_page_count_exactly() {
         let many: Vec<Totals> = (0..2 * PAGE_SLOTS).map(|_| Totals::new()).collect();
-        let last = many.last().unwrap();
-        assert!(last.index >= PAGE_CELLS, "in a later page");
+        // At most `PAGE_SLOTS` of them fit in the first page, whatever other tests hold.
+        let last = many.iter().rfind(|t| t.index >= PAGE_CELLS).unwrap();
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {

@@ -12,7 +12,7 @@
 //! The call window keeps one bit per recent call in a ring.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
@@ -103,23 +103,30 @@ pub(crate) struct TimeWindow {
     /// A lower bound on the successes in the window while the current bucket is the tagged
     /// one: what the last sum found. Successes only grow until the window slides.
     successes_at_least: AtomicU64,
+    /// Successes in the lifetime totals that the window does not count: those of calls
+    /// admitted in another state or generation. Moves only on those rare successes.
+    excluded: AtomicU64,
     /// The success total at the start of each bucket. Only written and read under the lock,
-    /// which also keeps two threads from beginning the same bucket.
-    starts: Mutex<Starts>,
+    /// which also keeps two threads from beginning the same bucket. Boxed: the window's other
+    /// fields are the ones every outcome reads.
+    starts: Mutex<Box<Starts>>,
 }
 
-/// The lifetime success total at each bucket's first outcome.
+/// The counted success total at each bucket's first outcome.
 struct Starts {
     /// The bucket that each total belongs to, or [`NO_BUCKET`] if no bucket of that slot has
     /// begun since the last reset.
     index: [u64; BUCKETS as usize],
     total: [u64; BUCKETS as usize],
+    /// The bucket and view of the last judgement after which a success could trip.
+    success_may_trip: Option<(u64, Sample)>,
 }
 
 impl Starts {
     const EMPTY: Starts = Starts {
         index: [NO_BUCKET; BUCKETS as usize],
         total: [0; BUCKETS as usize],
+        success_may_trip: None,
     };
 
     /// The total at the start of the oldest bucket of the window that ends with `index`.
@@ -146,7 +153,8 @@ impl TimeWindow {
             failures: buckets(),
             slow: limits.slow_rate.is_some().then(buckets),
             successes_at_least: AtomicU64::new(0),
-            starts: Mutex::new(Starts::EMPTY),
+            excluded: AtomicU64::new(0),
+            starts: Mutex::new(Box::new(Starts::EMPTY)),
         }
     }
 
@@ -173,8 +181,9 @@ impl TimeWindow {
         if failure || slow {
             return self.record_hit(index, failure, slow, successes);
         }
-        // The common success: its bucket has begun and no success can trip.
-        if self.current.load(Ordering::Relaxed) == index {
+        // The common success: its bucket (or, on a thread whose clock lags, a later one in the
+        // window) has begun, and no success can trip. A set flag or no bucket fails the test.
+        if self.current.load(Ordering::Relaxed).wrapping_sub(index) < BUCKETS {
             return None;
         }
         self.success_to_check(index, successes)
@@ -184,15 +193,20 @@ impl TimeWindow {
     #[cold]
     #[inline(never)]
     fn success_to_check(&self, index: u64, successes: &Totals) -> Option<Sample> {
-        // Another thread beginning the bucket or summing: its sum judges this success too.
-        let mut starts = self.starts.try_lock().ok()?;
+        // Another thread is beginning the bucket or judging. If its sum missed this success,
+        // the next judgement sees it, and looks back at the moment `min_calls` was reached.
+        let mut starts = match self.starts.try_lock() {
+            Ok(starts) => starts,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
         let current = self.current.load(Ordering::Relaxed);
         let total = match self.begin(&mut starts, index, current, successes, true) {
             Some(total) => total,
-            None if current & SUCCESS_MAY_TRIP != 0 => successes.read(Kind::Success),
+            None if current & SUCCESS_MAY_TRIP != 0 => self.counted_total(successes),
             None => return None,
         };
-        let sample = self.judge(&starts, index, total);
+        let sample = self.judge(&mut starts, index, total);
         // A success opens the breaker only if failures or slow calls are in the window.
         (sample.failures != 0 || sample.slow != 0).then_some(sample)
     }
@@ -225,8 +239,8 @@ impl TimeWindow {
             add(buckets, index);
         }
         // A new bucket has no lower bound yet: judge now, with the total just read.
-        if let Some((starts, total)) = begun {
-            return Some(self.judge(&starts, index, total));
+        if let Some((mut starts, total)) = begun {
+            return Some(self.judge(&mut starts, index, total));
         }
         let failures = sum(&self.failures, index);
         let slow = self.slow.as_ref().map_or(0, |b| sum(b, index));
@@ -240,11 +254,12 @@ impl TimeWindow {
         if !self.limits.reached(fewest) {
             return None;
         }
-        let starts = self.lock();
-        Some(self.judge(&starts, index, successes.read(Kind::Success)))
+        let mut starts = self.lock();
+        let total = self.counted_total(successes);
+        Some(self.judge(&mut starts, index, total))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Starts> {
+    fn lock(&self) -> MutexGuard<'_, Box<Starts>> {
         // Nothing panics under this lock; a poisoned one still holds consistent totals.
         self.starts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -267,12 +282,24 @@ impl TimeWindow {
         if self.has_begun(current, index) {
             return None;
         }
-        let total = successes.read(Kind::Success);
+        let total = self.counted_total(successes);
         let slot = (index % BUCKETS) as usize;
         starts.index[slot] = index;
         starts.total[slot] = total.saturating_sub(u64::from(own_success));
         self.current.store(index, Ordering::Relaxed);
         Some(total)
+    }
+
+    /// The successes the window counts, over the breaker's life.
+    fn counted_total(&self, successes: &Totals) -> u64 {
+        successes
+            .read(Kind::Success)
+            .saturating_sub(self.excluded.load(Ordering::Relaxed))
+    }
+
+    /// A success that the window does not count, already in the lifetime totals.
+    pub(crate) fn exclude_success(&self) {
+        self.excluded.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The view of the window that ends with bucket `index`, given the success total now.
@@ -291,22 +318,36 @@ impl TimeWindow {
 
     /// The exact view at bucket `index` (or the current bucket, if later), given the success
     /// total now. Keeps the lower bound and the success check in step with it.
-    fn judge(&self, starts: &Starts, index: u64, total: u64) -> Sample {
+    fn judge(&self, starts: &mut Starts, index: u64, total: u64) -> Sample {
         let current = self.current.load(Ordering::Relaxed);
         if current == NO_BUCKET {
             // Reset meanwhile: nothing to keep in step.
             return self.view(starts, index, total).0;
         }
         let index = index.max(current & !SUCCESS_MAY_TRIP);
-        let (sample, counted) = self.view(starts, index, total);
+        let (mut sample, counted) = self.view(starts, index, total);
         self.successes_at_least
             .store(Tagged::new(index, counted).0, Ordering::Relaxed);
-        let check = if self.limits.success_may_trip(sample) {
-            SUCCESS_MAY_TRIP
-        } else {
-            0
-        };
-        self.current.store(index | check, Ordering::Relaxed);
+        // Successes that raced the last judgement (they missed its flag, or it missed them)
+        // may have passed `min_calls` unjudged. The window held at least the failures seen
+        // then when it reached `min_calls`: if that rate trips, judge by it.
+        if let Some((at, then)) = starts.success_may_trip
+            && at == index
+            && sample.calls >= self.limits.min_calls
+            && !self.limits.trips(sample)
+        {
+            let reaching = Sample {
+                calls: self.limits.min_calls,
+                ..then
+            };
+            if self.limits.trips(reaching) {
+                sample = reaching;
+            }
+        }
+        let may_trip = self.limits.success_may_trip(sample);
+        starts.success_may_trip = may_trip.then_some((index, sample));
+        let flag = if may_trip { SUCCESS_MAY_TRIP } else { 0 };
+        self.current.store(index | flag, Ordering::Relaxed);
         sample
     }
 
@@ -319,13 +360,13 @@ impl TimeWindow {
     #[cfg(test)]
     fn sample(&self, now: u64, successes: &Totals) -> Sample {
         let starts = self.lock();
-        self.view(&starts, self.index(now), successes.read(Kind::Success))
+        self.view(&starts, self.index(now), self.counted_total(successes))
             .0
     }
 
     pub(crate) fn reset(&self) {
         let mut starts = self.lock();
-        *starts = Starts::EMPTY;
+        **starts = Starts::EMPTY;
         for bucket in self
             .failures
             .iter()
@@ -499,6 +540,15 @@ impl Window {
         }
     }
 
+    /// A success already in the lifetime totals that the window must not count.
+    pub(crate) fn exclude_success(&self) {
+        match self {
+            Window::Time(w) => w.exclude_success(),
+            // A call window counts only what it records.
+            Window::Calls(_) => {}
+        }
+    }
+
     /// Whether `sample` opens the breaker.
     pub(crate) fn trips(&self, sample: Sample) -> bool {
         match self {
@@ -523,11 +573,17 @@ impl Window {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        let words = match self {
-            Window::Time(w) => w.failures.len() + w.slow.as_ref().map_or(0, |b| b.len()),
-            Window::Calls(w) => w.failures.bits.len() + w.slow.as_ref().map_or(0, |r| r.bits.len()),
+        let (words, other) = match self {
+            Window::Time(w) => (
+                w.failures.len() + w.slow.as_ref().map_or(0, |b| b.len()),
+                std::mem::size_of::<Starts>(),
+            ),
+            Window::Calls(w) => (
+                w.failures.bits.len() + w.slow.as_ref().map_or(0, |r| r.bits.len()),
+                0,
+            ),
         };
-        words * std::mem::size_of::<AtomicU64>()
+        words * std::mem::size_of::<AtomicU64>() + other
     }
 }
 
@@ -727,6 +783,72 @@ mod tests {
         assert_eq!(w.success(0), None);
         assert_eq!(w.sample(0), calls(1, 0));
         assert_eq!(w.failure(SEC), Some(calls(2, 1)));
+    }
+
+    #[test]
+    fn successes_that_raced_past_min_calls_are_judged_at_the_moment_they_reached_it() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.failure(0);
+        assert_eq!(w.failure(0), Some(calls(2, 2)), "a success may trip now");
+        // Two successes that raced the judgement and were not judged: 2 of 4 went unseen.
+        w.totals.bump(Kind::Success);
+        w.totals.bump(Kind::Success);
+        // The next success sees 2 of 5, but the window held 2 of 4 when it reached `min_calls`.
+        let judged = w.success(0).expect("judged");
+        assert_eq!(judged, calls(4, 2));
+        assert!(HALF.trips(judged));
+    }
+
+    #[test]
+    fn a_success_past_min_calls_below_the_rate_it_had_then_does_not_trip() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.success(0);
+        w.success(0);
+        assert_eq!(w.failure(0), Some(calls(3, 1)), "1 of 3: no rate reached");
+        w.totals.bump(Kind::Success);
+        assert_eq!(w.success(0), None);
+        assert_eq!(w.sample(0), calls(5, 1));
+    }
+
+    #[test]
+    fn excluded_successes_are_not_in_the_window() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.success(0);
+        // A call from an earlier closed period ends: counted for life, not in the window.
+        w.totals.bump(Kind::Success);
+        w.window.exclude_success();
+        assert_eq!(w.sample(0), calls(1, 0));
+        w.failure(SEC);
+        assert_eq!(w.sample(SEC), calls(2, 1));
+    }
+
+    #[test]
+    fn a_slow_failure_is_one_call() {
+        let limits = Limits {
+            slow_rate: Some(0.9),
+            ..HALF
+        };
+        let w = Timed::new(Duration::from_secs(10), limits);
+        w.success(0);
+        let seen = w.window.record(0, true, true, &w.totals);
+        assert_eq!(
+            seen,
+            Some(Sample {
+                calls: 2,
+                failures: 1,
+                slow: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_success_on_a_thread_whose_clock_lags_counts_in_the_current_bucket() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.success(5 * SEC);
+        // Read a bucket earlier: no bucket begins, and the success is in the window.
+        assert_eq!(w.success(4 * SEC), None);
+        assert_eq!(w.sample(5 * SEC), calls(2, 0));
+        assert_eq!(w.sample(14 * SEC), calls(2, 0), "both from bucket 5");
     }
 
     #[test]

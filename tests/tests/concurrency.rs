@@ -296,6 +296,45 @@ fn a_time_window_counts_the_successes_of_every_thread() {
     assert_eq!(breaker.state(), State::Open);
 }
 
+/// Threads racing a time-window breaker to `min_calls` at a rate that trips: nothing is
+/// rejected before the window holds `min_calls` outcomes, and the breaker is open once they
+/// are in, at the latest after one more call (a success that raced the last judgement is
+/// judged at the next one).
+#[test]
+fn threads_racing_to_min_calls_open_a_time_window_breaker() {
+    const EACH: usize = 1_000;
+    let (breaker, _clock) = manual("conc-window-race", |b| {
+        b.failure_rate(0.5)
+            .window(Duration::from_secs(60))
+            .min_calls((THREADS * EACH) as u32)
+    });
+    let rejected = AtomicU64::new(0);
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                barrier.wait();
+                for i in 0..EACH {
+                    // Three in five fail, spread through the run.
+                    let result = breaker.call(|| {
+                        if i % 5 < 3 {
+                            Err(AppError::Down("x"))
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    if matches!(result, Err(AppError::Circuit(_))) {
+                        rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(rejected.into_inner(), 0, "opened before min_calls");
+    let _ = breaker.call(|| Ok::<(), AppError>(()));
+    assert_eq!(breaker.state(), State::Open);
+}
+
 /// Threads hammering a time-window breaker with a failure rate under its limit: it stays
 /// closed, and counts every outcome.
 #[test]
