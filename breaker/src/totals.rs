@@ -3,15 +3,17 @@
 //! These two totals move on every successful or rejected call, so a shared counter would make
 //! every core write the same cache line on the hot path. Instead each thread owns a table of
 //! cells, one per breaker, that only it writes (a plain load and store, no locked instruction).
-//! A report adds up the cells of every live thread plus a `retired` table into which exiting
-//! threads fold their counts.
+//! Tables are never freed: an exiting thread hands its table, counts and all, to the next thread
+//! that starts counting, so there are never more tables than threads ever ran at once. A total
+//! is the sum of one cell in every table, read without a lock (the time window's sums read it
+//! on a call's path), plus a `retired` table for counts made after a thread's table is gone.
 //!
 //! Each breaker owns a slot index into these tables. A slot is freed when its breaker is dropped:
 //! its cells are zeroed in every table before the index is handed out again.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The totals a thread counts for itself.
 #[derive(Clone, Copy)]
@@ -55,6 +57,8 @@ struct Table {
     first: Page,
     /// Pages from the second on; entry 0 stays null.
     pages: Box<[AtomicPtr<Page>]>,
+    /// The table made before this one, set before this one is linked in.
+    next: AtomicPtr<Table>,
 }
 
 impl Table {
@@ -64,6 +68,7 @@ impl Table {
             pages: (0..MAX_PAGES)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
+            next: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -80,8 +85,8 @@ impl Table {
         if ptr.is_null() {
             ptr = self.install_page(page);
         }
-        // SAFETY: a non-null page pointer comes from `Box::into_raw` in `install_page` and is freed
-        // only when the table is dropped, which outlives this borrow of `self`.
+        // SAFETY: a non-null page pointer comes from `Box::into_raw` in `install_page` and is never
+        // freed: tables live for the rest of the process.
         let page = unsafe { &*ptr };
         page.at(slot, kind)
     }
@@ -115,38 +120,30 @@ impl Table {
         // SAFETY: as in `cell`.
         unsafe { &*ptr }.at(slot, kind).load(Ordering::Relaxed)
     }
-
-    fn pages(&self) -> impl Iterator<Item = (usize, &Page)> {
-        let others = self.pages.iter().enumerate().filter_map(|(i, p)| {
-            let ptr = p.load(Ordering::Acquire);
-            // SAFETY: as in `cell`.
-            (!ptr.is_null()).then(|| (i, unsafe { &*ptr }))
-        });
-        std::iter::once((0, &self.first)).chain(others)
-    }
 }
 
-impl Drop for Table {
-    fn drop(&mut self) {
-        for page in self.pages.iter() {
-            let ptr = page.load(Ordering::Acquire);
-            if !ptr.is_null() {
-                // SAFETY: the table is being dropped, so nothing borrows its pages any more.
-                drop(unsafe { Box::from_raw(ptr) });
-            }
-        }
-    }
+/// Every table made, newest first, linked through `next`; readers walk it without the lock.
+fn tables() -> impl Iterator<Item = &'static Table> {
+    let linked = |link: &AtomicPtr<Table>| {
+        // SAFETY: tables are leaked when made and linked in fully built (the Release store in
+        // `Local::register`), so every pointer in the list stays valid for the process's life.
+        unsafe { link.load(Ordering::Acquire).as_ref() }
+    };
+    std::iter::successors(linked(&shared().tables), move |table| linked(&table.next))
 }
 
 struct Global {
-    live: Vec<Arc<Table>>,
+    /// Tables of threads that have exited, for the next threads to count in.
+    idle: Vec<&'static Table>,
     free_slots: Vec<usize>,
     next_slot: usize,
 }
 
 struct Shared {
     global: Mutex<Global>,
-    /// Counts of threads that have exited, and of threads whose table is gone (during their exit).
+    /// The newest table; see [`tables`]. Written under the lock.
+    tables: AtomicPtr<Table>,
+    /// Counts of threads whose table is gone (from destructors that run during their exit).
     retired: Table,
 }
 
@@ -154,10 +151,11 @@ fn shared() -> &'static Shared {
     static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
     SHARED.get_or_init(|| Shared {
         global: Mutex::new(Global {
-            live: Vec::new(),
+            idle: Vec::new(),
             free_slots: Vec::new(),
             next_slot: 0,
         }),
+        tables: AtomicPtr::new(std::ptr::null_mut()),
         retired: Table::new(),
     })
 }
@@ -170,13 +168,24 @@ fn lock() -> MutexGuard<'static, Global> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The calling thread's table; registered on first use, folded into `retired` at thread exit.
-struct Local(Arc<Table>);
+/// The calling thread's table: an idle one or a new one on first use, idle again at thread exit.
+struct Local(&'static Table);
 
 impl Local {
     fn register() -> Local {
-        let table = Arc::new(Table::new());
-        lock().live.push(Arc::clone(&table));
+        let shared = shared();
+        let mut global = lock();
+        if let Some(table) = global.idle.pop() {
+            return Local(table);
+        }
+        let table: &'static Table = Box::leak(Box::new(Table::new()));
+        // Under the lock, so no other table is linked in meanwhile.
+        table
+            .next
+            .store(shared.tables.load(Ordering::Relaxed), Ordering::Relaxed);
+        shared
+            .tables
+            .store(std::ptr::from_ref(table).cast_mut(), Ordering::Release);
         Local(table)
     }
 }
@@ -185,23 +194,8 @@ impl Drop for Local {
     fn drop(&mut self) {
         // Later counts on this thread (from other destructors) go to the shared table.
         HOT.with(|t| t.set(Hot::UNREGISTERED));
-        let shared = shared();
-        let mut global = lock();
-        for (index, page) in self.0.pages() {
-            for offset in 0..PAGE_SLOTS {
-                let slot = index * PAGE_SLOTS + offset;
-                for kind in [Kind::Success, Kind::Rejection] {
-                    let n = page.at(slot, kind).load(Ordering::Relaxed);
-                    if n != 0 {
-                        shared
-                            .retired
-                            .cell(slot, kind)
-                            .fetch_add(n, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        global.live.retain(|t| !Arc::ptr_eq(t, &self.0));
+        // The lock orders this thread's last counts before the next owner's first.
+        lock().idle.push(self.0);
     }
 }
 
@@ -290,7 +284,7 @@ impl Totals {
         let hot = HOT.with(Cell::get);
         let at = self.index + kind as usize;
         let cell = if self.index < hot.limit {
-            // SAFETY: a nonzero `limit` means `table` points into the `Arc<Table>` that `LOCAL`
+            // SAFETY: a nonzero `limit` means `table` is the leaked table that `LOCAL`
             // holds (`LOCAL`'s destructor resets `HOT` before releasing it), and `index` is a
             // multiple of `KINDS` below `PAGE_CELLS`, so the cell is inside the first page.
             unsafe { (*hot.table).first.cells.get_unchecked(at) }
@@ -337,9 +331,8 @@ impl Totals {
 }
 
 fn read_slot(slot: usize, kind: Kind) -> u64 {
-    let global = lock();
-    let live: u64 = global.live.iter().map(|t| t.read(slot, kind)).sum();
-    live + shared().retired.read(slot, kind)
+    let counted: u64 = tables().map(|t| t.read(slot, kind)).sum();
+    counted + shared().retired.read(slot, kind)
 }
 
 impl Drop for Totals {
@@ -349,7 +342,7 @@ impl Drop for Totals {
             // The breaker is gone, so no thread writes this slot any more: zero it everywhere
             // before the next breaker gets it.
             let mut global = lock();
-            for table in &global.live {
+            for table in tables() {
                 for kind in [Kind::Success, Kind::Rejection] {
                     if table.read(slot, kind) != 0 {
                         table.cell(slot, kind).store(0, Ordering::Relaxed);
@@ -376,7 +369,7 @@ fn bump_registering(slot: usize, kind: Kind) {
     let registered = LOCAL.try_with(|local| {
         HOT.with(|t| {
             t.set(Hot {
-                table: Arc::as_ptr(&local.0),
+                table: local.0,
                 limit: PAGE_CELLS,
             });
         });
@@ -393,6 +386,8 @@ fn bump_registering(slot: usize, kind: Kind) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -414,6 +409,22 @@ mod tests {
         }
         assert_eq!(totals.read(Kind::Success), 80_000);
         assert_eq!(totals.read(Kind::Rejection), 8);
+    }
+
+    #[test]
+    fn threads_that_exit_hand_their_tables_on() {
+        let totals = Totals::new();
+        let before = tables().count();
+        for _ in 0..50 {
+            std::thread::scope(|s| {
+                s.spawn(|| totals.bump(Kind::Success));
+            });
+        }
+        assert_eq!(totals.read(Kind::Success), 50);
+        // Each thread took an idle table: only threads of other tests running meanwhile can
+        // have added any.
+        let made = tables().count() - before;
+        assert!(made < 50, "{made} tables for 50 threads in turn");
     }
 
     #[test]
