@@ -17,7 +17,8 @@
 //! the keyed lookups), keyed_str, keyed_macro (lookup and call), keyed_one and keyed_scattered
 //! (`with_or_create` of one key, of 1 000 in turn), keyed_spread (lookup cost per key position), coarse_clock,
 //! instant, sizes, and on two threads at once: two_threads_baseline, two_threads_shared (one
-//! breaker) and two_threads_separate (a breaker each, so nothing is shared).
+//! breaker), two_threads_window (one breaker with a time window) and two_threads_separate (a
+//! breaker each, so nothing is shared).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -375,6 +376,22 @@ fn main() {
         "two_threads_shared" => {
             let b = ours(Settings::default());
             on_two_threads(|| loop_breaker(&b, n))
+        }
+        "two_threads_window" => {
+            let b = ours(Settings::default().failure_rate(0.5).window(secs(60)));
+            on_two_threads(|| loop_breaker(&b, n))
+        }
+        "two_threads_coarse_now" => on_two_threads(|| {
+            use breaker::clock::Clock as _;
+            for _ in 0..n {
+                black_box(breaker::clock::SystemClock.coarse_now());
+            }
+        }),
+        "coarse_now" => {
+            use breaker::clock::Clock as _;
+            for _ in 0..n {
+                black_box(breaker::clock::SystemClock.coarse_now());
+            }
         }
         "two_threads_separate" => {
             let (a, b) = (ours(Settings::default()), ours(Settings::default()));

@@ -165,12 +165,15 @@ impl Builder {
     /// Checks the settings and builds the breaker, closed.
     pub fn build(self) -> Result<Breaker, ConfigError> {
         self.settings.validate(&self.name)?;
+        let totals = Totals::new();
+        let active = Active::new(self.settings);
+        active.rules.reset(&totals);
         Ok(Breaker {
             word: AtomicU64::new(Word::new(Mode::Closed, 0).0),
             deadline: AtomicU64::new(Deadline::new(0, 0).0),
-            settings: SettingsCell::new(Active::new(self.settings)),
+            settings: SettingsCell::new(active),
             clock: self.clock,
-            totals: Totals::new(),
+            totals,
             failures: AtomicU64::new(0),
             neutral: AtomicU64::new(0),
             listeners: Listeners::default(),
@@ -469,7 +472,10 @@ impl Breaker {
     /// any, starts empty.
     pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
         settings.validate(&self.name)?;
-        self.settings.replace(Active::new(settings));
+        let active = Active::new(settings);
+        // Before it is published: its window counts no success from before.
+        active.rules.reset(&self.totals);
+        self.settings.replace(active);
         Ok(())
     }
 
@@ -954,7 +960,15 @@ impl Breaker {
                 return;
             }
             if published.tags() & OBSERVED == 0 {
-                if let Some(sample) = self.record(published.active(), ticket, false) {
+                let active = published.active();
+                // Without slow calls to time, a time window needs one comparison.
+                if !active.times_calls
+                    && let Some(window) = active.rules.time_window()
+                    && window.holds_success(self.clock.coarse_nanos())
+                {
+                    return;
+                }
+                if let Some(sample) = self.record(active, ticket, false) {
                     self.closed_success_recorded(ticket, sample);
                 }
                 return;
@@ -1135,7 +1149,7 @@ impl Breaker {
     /// Closes a half-open breaker whose trials succeeded, through the ramp if there is one.
     fn recover(&self, from: Word) -> Result<(), Word> {
         let active = self.active();
-        active.rules.reset();
+        active.rules.reset(&self.totals);
         let to = match active.settings.get_ramp_up() {
             Some(ramp) => {
                 let recovering = from.next(Mode::Recovering);
@@ -1184,7 +1198,7 @@ impl Breaker {
                 self.publish_deadline(next.generation(), cooldown);
             }
             if mode == Mode::Closed {
-                self.active().rules.reset();
+                self.active().rules.reset(&self.totals);
             }
             match self.transition(word, next) {
                 Ok(()) => return,

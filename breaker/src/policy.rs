@@ -100,6 +100,15 @@ impl Rules {
         Rules { window }
     }
 
+    /// The time window, if the rules have one.
+    #[inline(always)]
+    pub(crate) fn time_window(&self) -> Option<&TimeWindow> {
+        match self.window.as_deref() {
+            Some(Window::Time(window)) => Some(window),
+            _ => None,
+        }
+    }
+
     /// Whether outcomes need the time (a time window).
     #[inline]
     pub(crate) fn needs_clock(&self) -> bool {
@@ -189,10 +198,11 @@ impl Rules {
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
-    /// Forgets the window, when the breaker closes anew.
-    pub(crate) fn reset(&self) {
+    /// Forgets the window, when the breaker closes anew or gets these rules: it counts the
+    /// successes in `successes` from now on.
+    pub(crate) fn reset(&self, successes: &Totals) {
         if let Some(window) = &self.window {
-            window.reset();
+            window.reset(successes);
         }
     }
 

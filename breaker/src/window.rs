@@ -82,10 +82,16 @@ impl Tagged {
     }
 }
 
-/// `current` before any bucket has begun; also marks [`SUCCESS_MAY_TRIP`].
+/// No bucket: in [`Starts`], a slot no bucket has used.
 const NO_BUCKET: u64 = u64::MAX;
 /// Set in `current` while a success could open the breaker.
 const SUCCESS_MAY_TRIP: u64 = 1 << 63;
+/// `current` before any bucket has begun. Like a set [`SUCCESS_MAY_TRIP`], it puts every time
+/// at least `2^62` past it, so that a success never finds its bucket begun.
+const NOT_BEGUN: u64 = SUCCESS_MAY_TRIP | (1 << 62);
+/// Times are clamped to this (146 years past the clock's origin), so that a bucket's start
+/// never reaches the bits above.
+const LATEST: u64 = (1 << 62) - 1;
 
 /// Outcomes over the last `length` of time, in ten buckets.
 pub(crate) struct TimeWindow {
@@ -94,8 +100,9 @@ pub(crate) struct TimeWindow {
     /// division (tens of cycles on every outcome).
     per_bucket: u64,
     limits: Limits,
-    /// The index of the latest bucket that has begun, with [`SUCCESS_MAY_TRIP`]; the one word
-    /// a success reads. [`NO_BUCKET`] until the first outcome, and again after a reset.
+    /// The start (in nanoseconds) of the latest bucket that has begun, with
+    /// [`SUCCESS_MAY_TRIP`]: the one word a success reads, and one subtraction tells it whether
+    /// its time is in that bucket. [`NOT_BEGUN`] until the first outcome, and after a reset.
     current: AtomicU64,
     failures: Box<[AtomicU64]>,
     /// Present when slow calls are measured.
@@ -120,6 +127,9 @@ struct Starts {
     total: [u64; BUCKETS as usize],
     /// The bucket and view of the last judgement after which a success could trip.
     success_may_trip: Option<(u64, Sample)>,
+    /// The counted total when the window was reset, where the first bucket starts: the
+    /// successes that race its first outcome belong to it too.
+    first_start: Option<u64>,
 }
 
 impl Starts {
@@ -127,6 +137,7 @@ impl Starts {
         index: [NO_BUCKET; BUCKETS as usize],
         total: [0; BUCKETS as usize],
         success_may_trip: None,
+        first_start: None,
     };
 
     /// The total at the start of the oldest bucket of the window that ends with `index`.
@@ -149,7 +160,7 @@ impl TimeWindow {
             bucket_nanos,
             per_bucket: ((1u128 << 64) / u128::from(bucket_nanos)) as u64,
             limits,
-            current: AtomicU64::new(NO_BUCKET),
+            current: AtomicU64::new(NOT_BEGUN),
             failures: buckets(),
             slow: limits.slow_rate.is_some().then(buckets),
             successes_at_least: AtomicU64::new(0),
@@ -167,6 +178,21 @@ impl TimeWindow {
         estimate + u64::from(short)
     }
 
+    /// `current` for bucket `index`.
+    fn current_for(&self, index: u64, success_may_trip: bool) -> u64 {
+        let flag = if success_may_trip {
+            SUCCESS_MAY_TRIP
+        } else {
+            0
+        };
+        (index * self.bucket_nanos) | flag
+    }
+
+    /// The latest bucket that has begun, by `current`.
+    fn current_index(&self, current: u64) -> Option<u64> {
+        (current != NOT_BEGUN).then(|| self.index(current & !SUCCESS_MAY_TRIP))
+    }
+
     /// Adds one outcome at `now`; a success must already be in `successes`, the breaker's
     /// lifetime totals. Returns the window's view when the outcome may open the breaker.
     #[inline(always)]
@@ -177,16 +203,24 @@ impl TimeWindow {
         slow: bool,
         successes: &Totals,
     ) -> Option<Sample> {
-        let index = self.index(now);
+        let now = now.min(LATEST);
         if failure || slow {
-            return self.record_hit(index, failure, slow, successes);
+            return self.record_hit(self.index(now), failure, slow, successes);
         }
-        // The common success: its bucket (or, on a thread whose clock lags, a later one in the
-        // window) has begun, and no success can trip. A set flag or no bucket fails the test.
-        if self.current.load(Ordering::Relaxed).wrapping_sub(index) < BUCKETS {
+        if self.holds_success(now) {
             return None;
         }
-        self.success_to_check(index, successes)
+        self.success_to_check(self.index(now), successes)
+    }
+
+    /// Whether a success at `now`, already in the lifetime totals, is all counted: its time is
+    /// in the bucket that began last, and no success can trip. The common success.
+    #[inline(always)]
+    pub(crate) fn holds_success(&self, now: u64) -> bool {
+        // A set flag or no bucket puts every time far past `current`.
+        now.min(LATEST)
+            .wrapping_sub(self.current.load(Ordering::Relaxed))
+            < self.bucket_nanos
     }
 
     /// A success that begins a bucket, or that may trip the breaker.
@@ -266,7 +300,8 @@ impl TimeWindow {
 
     /// Whether bucket `index` (or a later one) has begun, by `current`.
     fn has_begun(&self, current: u64, index: u64) -> bool {
-        current != NO_BUCKET && current & !SUCCESS_MAY_TRIP >= index
+        self.current_index(current)
+            .is_some_and(|began| began >= index)
     }
 
     /// Begins bucket `index` unless it has begun: notes the success total at its start, less
@@ -285,8 +320,12 @@ impl TimeWindow {
         let total = self.counted_total(successes);
         let slot = (index % BUCKETS) as usize;
         starts.index[slot] = index;
-        starts.total[slot] = total.saturating_sub(u64::from(own_success));
-        self.current.store(index, Ordering::Relaxed);
+        starts.total[slot] = match starts.first_start.take() {
+            Some(start) => start,
+            None => total.saturating_sub(u64::from(own_success)),
+        };
+        self.current
+            .store(self.current_for(index, false), Ordering::Relaxed);
         Some(total)
     }
 
@@ -319,12 +358,11 @@ impl TimeWindow {
     /// The exact view at bucket `index` (or the current bucket, if later), given the success
     /// total now. Keeps the lower bound and the success check in step with it.
     fn judge(&self, starts: &mut Starts, index: u64, total: u64) -> Sample {
-        let current = self.current.load(Ordering::Relaxed);
-        if current == NO_BUCKET {
+        let Some(began) = self.current_index(self.current.load(Ordering::Relaxed)) else {
             // Reset meanwhile: nothing to keep in step.
             return self.view(starts, index, total).0;
-        }
-        let index = index.max(current & !SUCCESS_MAY_TRIP);
+        };
+        let index = index.max(began);
         let (mut sample, counted) = self.view(starts, index, total);
         self.successes_at_least
             .store(Tagged::new(index, counted).0, Ordering::Relaxed);
@@ -346,27 +384,29 @@ impl TimeWindow {
         }
         let may_trip = self.limits.success_may_trip(sample);
         starts.success_may_trip = may_trip.then_some((index, sample));
-        let flag = if may_trip { SUCCESS_MAY_TRIP } else { 0 };
-        self.current.store(index | flag, Ordering::Relaxed);
+        self.current
+            .store(self.current_for(index, may_trip), Ordering::Relaxed);
         sample
     }
 
     /// The failures in the window at `now`.
     pub(crate) fn failures(&self, now: u64) -> u64 {
-        sum(&self.failures, self.index(now))
+        sum(&self.failures, self.index(now.min(LATEST)))
     }
 
     /// The exact view at `now`.
     #[cfg(test)]
     fn sample(&self, now: u64, successes: &Totals) -> Sample {
         let starts = self.lock();
-        self.view(&starts, self.index(now), self.counted_total(successes))
-            .0
+        let index = self.index(now.min(LATEST));
+        self.view(&starts, index, self.counted_total(successes)).0
     }
 
-    pub(crate) fn reset(&self) {
+    /// Forgets every outcome: the window counts from `successes` now.
+    pub(crate) fn reset(&self, successes: &Totals) {
         let mut starts = self.lock();
         **starts = Starts::EMPTY;
+        starts.first_start = Some(self.counted_total(successes));
         for bucket in self
             .failures
             .iter()
@@ -375,7 +415,7 @@ impl TimeWindow {
             bucket.store(0, Ordering::Relaxed);
         }
         self.successes_at_least.store(0, Ordering::Relaxed);
-        self.current.store(NO_BUCKET, Ordering::Relaxed);
+        self.current.store(NOT_BEGUN, Ordering::Relaxed);
     }
 }
 
@@ -565,9 +605,9 @@ impl Window {
         }
     }
 
-    pub(crate) fn reset(&self) {
+    pub(crate) fn reset(&self, successes: &Totals) {
         match self {
-            Window::Time(w) => w.reset(),
+            Window::Time(w) => w.reset(successes),
             Window::Calls(w) => w.reset(),
         }
     }
@@ -778,11 +818,22 @@ mod tests {
         let w = Timed::new(Duration::from_secs(10), HALF);
         w.success(0);
         w.failure(0);
-        w.window.reset();
+        w.window.reset(&w.totals);
         assert_eq!(w.sample(0), calls(0, 0));
         assert_eq!(w.success(0), None);
         assert_eq!(w.sample(0), calls(1, 0));
         assert_eq!(w.failure(SEC), Some(calls(2, 1)));
+    }
+
+    #[test]
+    fn successes_racing_the_first_outcome_after_a_reset_are_in_the_window() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        w.success(0);
+        w.window.reset(&w.totals);
+        // Counted by another thread just before the first outcome reads the totals.
+        w.totals.bump(Kind::Success);
+        assert_eq!(w.success(0), None);
+        assert_eq!(w.sample(0), calls(2, 0));
     }
 
     #[test]

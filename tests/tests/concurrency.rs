@@ -339,15 +339,18 @@ fn threads_racing_to_min_calls_open_a_time_window_breaker() {
 /// closed, and counts every outcome.
 #[test]
 fn a_time_window_under_its_rate_stays_closed_under_contention() {
+    // Enough calls that one in ten failing at random stays far below three in ten (the first
+    // thousand outcomes are 30 standard deviations away).
     let (breaker, clock) = manual("conc-window-rate", |b| {
         b.failure_rate(0.3)
             .window(Duration::from_secs(1))
-            .min_calls(10)
+            .min_calls(1_000)
     });
     let events = EventCounts::listen(&breaker);
     let tally = Tally::default();
+    // The window slides about thirty times during the run.
     hammer(&breaker, &tally, 10, |t, i| {
-        if t == 0 && i % 500 == 0 {
+        if t == 0 && i % 100 == 0 {
             clock.advance(Duration::from_millis(30));
         }
     });
