@@ -381,18 +381,6 @@ fn main() {
             let b = ours(Settings::default().failure_rate(0.5).window(secs(60)));
             on_two_threads(|| loop_breaker(&b, n))
         }
-        "two_threads_coarse_now" => on_two_threads(|| {
-            use breaker::clock::Clock as _;
-            for _ in 0..n {
-                black_box(breaker::clock::SystemClock.coarse_now());
-            }
-        }),
-        "coarse_now" => {
-            use breaker::clock::Clock as _;
-            for _ in 0..n {
-                black_box(breaker::clock::SystemClock.coarse_now());
-            }
-        }
         "two_threads_separate" => {
             let (a, b) = (ours(Settings::default()), ours(Settings::default()));
             let next = std::sync::atomic::AtomicBool::new(false);
