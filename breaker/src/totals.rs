@@ -230,13 +230,13 @@ impl Hot {
         if page.is_null() {
             return None;
         }
-        // SAFETY: a non-null page is a live box of the table, freed only with it (see `cell`).
+        // SAFETY: a non-null page is a leaked box of the table, never freed (see `cell`).
         Some(unsafe { (*page).cells.get_unchecked(at % PAGE_CELLS) })
     }
 }
 
 thread_local! {
-    /// Registers the thread's table and folds it away at thread exit.
+    /// Registers the thread's table and hands it on at thread exit.
     static LOCAL: Local = Local::register();
     /// The same table, read on the hot path: a constant-initialised thread local without a
     /// destructor costs plain loads, where `LOCAL` checks its lazy-initialisation state first.
@@ -421,8 +421,9 @@ mod tests {
             });
         }
         assert_eq!(totals.read(Kind::Success), 50);
-        // Each thread took an idle table: only threads of other tests running meanwhile can
-        // have added any.
+        // Each thread took an idle table, if the one before had run its thread-local
+        // destructors by then (the scope waits for the closure, not for them), or else one
+        // that another test's thread left: far fewer than one new table per thread.
         let made = tables().count() - before;
         assert!(made < 50, "{made} tables for 50 threads in turn");
     }

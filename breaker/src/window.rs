@@ -2,12 +2,13 @@
 //!
 //! The time window counts its successes in the breaker's lifetime totals, which each thread
 //! keeps for itself (see [`crate::totals`]), so a success writes nothing shared: it only checks
-//! that its bucket has begun. A bucket begins at its first outcome, which notes the success
-//! total there; the successes in the window are the total now minus the total at the start of
-//! its oldest bucket. Failures and slow calls, which are rare while a breaker stays closed, are
-//! one compare-and-swap each on a bucket word. Summing every thread's totals is slow, so a
-//! failure first compares against a lower bound on the window's successes, and sums only when
-//! that bound cannot rule a trip out.
+//! that its time falls in the bucket that began last. A bucket begins at its first outcome,
+//! which notes the success total there (the first bucket after a reset starts at the reset);
+//! the successes in the window are the total now minus the total at the start of its oldest
+//! bucket. Failures and slow calls, which are rare while a breaker stays closed, are one
+//! compare-and-swap each on a bucket word. Summing every thread's totals costs a read of each
+//! thread's cell, so a failure first compares against a lower bound on the window's successes,
+//! and sums only when that bound cannot rule a trip out.
 //!
 //! The call window keeps one bit per recent call in a ring.
 
@@ -57,7 +58,9 @@ impl Limits {
 
 /// How many buckets a time window has: it slides in tenths of its length.
 const BUCKETS: u64 = 10;
-const TAG_BITS: u32 = 20;
+/// Bucket words tag their counts with the bucket's index modulo `2^32`, and a bucket's slot is
+/// cleared when the bucket begins, so an old count never passes for a current one.
+const TAG_BITS: u32 = 32;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const COUNT_MASK: u64 = u64::MAX >> TAG_BITS;
 
@@ -97,7 +100,7 @@ const LATEST: u64 = (1 << 62) - 1;
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     /// `2^64 / bucket_nanos`, rounded down: a bucket's index is two multiplications away, not a
-    /// division (tens of cycles on every outcome).
+    /// division (tens of cycles on every failure).
     per_bucket: u64,
     limits: Limits,
     /// The start (in nanoseconds) of the latest bucket that has begun, with
@@ -210,7 +213,13 @@ impl TimeWindow {
         if self.holds_success(now) {
             return None;
         }
-        self.success_to_check(self.index(now), successes)
+        let index = self.index(now);
+        let current = self.current.load(Ordering::Relaxed);
+        // A thread whose clock lags: a later bucket has begun, and no success can trip.
+        if current & SUCCESS_MAY_TRIP == 0 && self.has_begun(current, index) {
+            return None;
+        }
+        self.success_to_check(index, successes)
     }
 
     /// Whether a success at `now`, already in the lifetime totals, is all counted: its time is
@@ -304,8 +313,10 @@ impl TimeWindow {
             .is_some_and(|began| began >= index)
     }
 
-    /// Begins bucket `index` unless it has begun: notes the success total at its start, less
-    /// the success being recorded, which belongs to the new bucket. Returns the total read.
+    /// Begins bucket `index` unless it has begun: notes the success total at its start (less
+    /// the success being recorded, which belongs to the new bucket; or, for the first bucket
+    /// after a reset, the total then), and clears its slot of an older bucket's counts.
+    /// Returns the total read.
     fn begin(
         &self,
         starts: &mut Starts,
@@ -324,6 +335,9 @@ impl TimeWindow {
             Some(start) => start,
             None => total.saturating_sub(u64::from(own_success)),
         };
+        for buckets in std::iter::once(&self.failures).chain(&self.slow) {
+            clear_older(&buckets[slot], index);
+        }
         self.current
             .store(self.current_for(index, false), Ordering::Relaxed);
         Some(total)
@@ -331,14 +345,14 @@ impl TimeWindow {
 
     /// The successes the window counts, over the breaker's life.
     fn counted_total(&self, successes: &Totals) -> u64 {
-        successes
-            .read(Kind::Success)
-            .saturating_sub(self.excluded.load(Ordering::Relaxed))
+        // Read first: an exclusion seen here comes with the count it cancels.
+        let excluded = self.excluded.load(Ordering::Acquire);
+        successes.read(Kind::Success).saturating_sub(excluded)
     }
 
     /// A success that the window does not count, already in the lifetime totals.
     pub(crate) fn exclude_success(&self) {
-        self.excluded.fetch_add(1, Ordering::Relaxed);
+        self.excluded.fetch_add(1, Ordering::Release);
     }
 
     /// The view of the window that ends with bucket `index`, given the success total now.
@@ -431,6 +445,19 @@ fn add(buckets: &[AtomicU64], index: u64) {
         };
         let next = Tagged::new(index, count);
         match bucket.compare_exchange_weak(current.0, next.0, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(actual) => current = Tagged(actual),
+        }
+    }
+}
+
+/// Empties `bucket` unless it already counts for bucket `index`.
+fn clear_older(bucket: &AtomicU64, index: u64) {
+    let mut current = Tagged(bucket.load(Ordering::Relaxed));
+    while !current.is(index) {
+        let empty = Tagged::new(index, 0);
+        match bucket.compare_exchange_weak(current.0, empty.0, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => return,
             Err(actual) => current = Tagged(actual),
@@ -900,6 +927,17 @@ mod tests {
         assert_eq!(w.success(4 * SEC), None);
         assert_eq!(w.sample(5 * SEC), calls(2, 0));
         assert_eq!(w.sample(14 * SEC), calls(2, 0), "both from bucket 5");
+    }
+
+    #[test]
+    fn a_failure_from_two_to_the_32_buckets_ago_is_not_counted_again() {
+        const BUCKET: u64 = SEC / 10;
+        let w = Timed::new(Duration::from_secs(1), HALF);
+        w.failure(0);
+        // The bucket 2^32 + 4 shares the failure's slot and, modulo 2^32, its tag's window.
+        let later = (1 << 32) + 4;
+        w.success(later * BUCKET);
+        assert_eq!(w.sample((later + 1) * BUCKET), calls(1, 0));
     }
 
     #[test]
