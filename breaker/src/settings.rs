@@ -169,6 +169,10 @@ impl Settings {
     }
 
     /// Rate-based rules look at the outcomes of this last stretch of time (default 60 s).
+    ///
+    /// The window moves in tenths of its length: an outcome leaves it between nine and ten
+    /// tenths of the length after it was recorded. Outcomes of calls admitted before the
+    /// breaker last closed (or before these settings were applied) are not in it.
     pub fn window(mut self, length: Duration) -> Self {
         self.keys.window(Key::Window);
         self.window = WindowSpec::Time(length);
