@@ -172,7 +172,7 @@ impl Settings {
     ///
     /// The window moves in tenths of its length: an outcome leaves it between nine and ten
     /// tenths of the length after it was recorded. Outcomes of calls admitted before the
-    /// breaker last closed (or before these settings were applied) are not in it.
+    /// breaker last closed are not in it, and applying new settings starts it empty.
     pub fn window(mut self, length: Duration) -> Self {
         self.keys.window(Key::Window);
         self.window = WindowSpec::Time(length);
