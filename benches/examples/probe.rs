@@ -10,7 +10,9 @@
 //!
 //! Without valgrind it prints ns per call, for a quick look (`probe closed_builder 20000000`).
 //! Scenarios: baseline, closed_builder, closed_macro, baseline_io, closed_builder_io,
-//! open_builder, open_macro, net_failures, rate_time_window, rate_call_window, slow_calls, async_baseline,
+//! open_builder, open_macro, net_failures, rate_time_window, window_begins_1, window_begins_16,
+//! window_begins_256 (a time window whose every call begins a bucket, after so many threads
+//! counted), rate_call_window, slow_calls, async_baseline,
 //! async_builder,
 //! async_macro, task_baseline, task_builder, task_macro, task_failsafe and their `_io` twins
 //! (awaits inside one task), hashmap_one and hashmap_scattered (a plain `HashMap`, the floor of
@@ -269,6 +271,32 @@ fn main() {
             &ours(Settings::default().failure_rate(0.5).window(secs(60))),
             n,
         ),
+        // Every call begins a new bucket of a time window, which sums the success counts of
+        // every thread that ever counted: the cost for a breaker called once per tenth of its
+        // window, with 1, 16 or 256 other threads having counted before.
+        "window_begins_1" | "window_begins_16" | "window_begins_256" => {
+            let threads: usize = scenario.rsplit('_').next().unwrap().parse().unwrap();
+            let clock = breaker::clock::ManualClock::new();
+            let b = Breaker::builder("probe.begins")
+                .clock(clock.clone())
+                .settings(Settings::default().failure_rate(0.5).window(secs(1)))
+                .build()
+                .unwrap();
+            // Threads alive together, so that each counts in a table of its own.
+            let barrier = std::sync::Barrier::new(threads);
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        black_box(b.call(|| work(1)).is_ok());
+                        barrier.wait();
+                    });
+                }
+            });
+            for i in 0..n {
+                clock.advance(Duration::from_millis(100));
+                black_box(b.call(|| work(black_box(i))).is_ok());
+            }
+        }
         "rate_call_window" => loop_breaker(
             &ours(Settings::default().failure_rate(0.5).window_calls(100)),
             n,
