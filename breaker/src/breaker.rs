@@ -167,7 +167,6 @@ impl Builder {
         self.settings.validate(&self.name)?;
         let totals = Totals::new();
         let active = Active::new(self.settings);
-        active.rules.reset(&totals);
         Ok(Breaker {
             word: AtomicU64::new(Word::new(Mode::Closed, 0).0),
             deadline: AtomicU64::new(Deadline::new(0, 0).0),
@@ -472,10 +471,8 @@ impl Breaker {
     /// any, starts empty.
     pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
         settings.validate(&self.name)?;
-        let active = Active::new(settings);
-        // Before it is published: its window counts no success from before.
-        active.rules.reset(&self.totals);
-        self.settings.replace(active);
+        // A new window counts no success from before.
+        self.settings.replace(Active::new(settings));
         Ok(())
     }
 
@@ -1149,7 +1146,7 @@ impl Breaker {
     /// Closes a half-open breaker whose trials succeeded, through the ramp if there is one.
     fn recover(&self, from: Word) -> Result<(), Word> {
         let active = self.active();
-        active.rules.reset(&self.totals);
+        active.rules.reset();
         let to = match active.settings.get_ramp_up() {
             Some(ramp) => {
                 let recovering = from.next(Mode::Recovering);
@@ -1198,7 +1195,7 @@ impl Breaker {
                 self.publish_deadline(next.generation(), cooldown);
             }
             if mode == Mode::Closed {
-                self.active().rules.reset(&self.totals);
+                self.active().rules.reset();
             }
             match self.transition(word, next) {
                 Ok(()) => return,

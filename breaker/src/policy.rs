@@ -198,11 +198,10 @@ impl Rules {
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
-    /// Forgets the window, when the breaker closes anew or gets these rules: it counts the
-    /// successes in `successes` from now on.
-    pub(crate) fn reset(&self, successes: &Totals) {
+    /// Forgets the window, when the breaker closes anew or gets these rules.
+    pub(crate) fn reset(&self) {
         if let Some(window) = &self.window {
-            window.reset(successes);
+            window.reset();
         }
     }
 

@@ -12,7 +12,7 @@
 //! its cells are zeroed in every table before the index is handed out again.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The totals a thread counts for itself.
@@ -143,6 +143,8 @@ struct Shared {
     global: Mutex<Global>,
     /// The newest table; see [`tables`]. Written under the lock.
     tables: AtomicPtr<Table>,
+    /// How many tables `tables` links.
+    made: AtomicUsize,
     /// Counts of threads whose table is gone (from destructors that run during their exit).
     retired: Table,
 }
@@ -156,6 +158,7 @@ fn shared() -> &'static Shared {
             next_slot: 0,
         }),
         tables: AtomicPtr::new(std::ptr::null_mut()),
+        made: AtomicUsize::new(0),
         retired: Table::new(),
     })
 }
@@ -186,6 +189,7 @@ impl Local {
         shared
             .tables
             .store(std::ptr::from_ref(table).cast_mut(), Ordering::Release);
+        shared.made.fetch_add(1, Ordering::Relaxed);
         Local(table)
     }
 }
@@ -328,6 +332,11 @@ impl Totals {
 
     /// Bytes of heap this breaker's totals use on each thread that counted for it.
     pub(crate) const CELL_BYTES: usize = KINDS * std::mem::size_of::<u64>();
+}
+
+/// How many thread tables a read of the totals sums: the most threads that counted at once.
+pub(crate) fn tables_made() -> usize {
+    shared().made.load(Ordering::Relaxed)
 }
 
 fn read_slot(slot: usize, kind: Kind) -> u64 {

@@ -12,12 +12,12 @@
 //!
 //! The call window keeps one bit per recent call in a ring.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
-use crate::totals::{Kind, Totals};
+use crate::totals::{Kind, Totals, tables_made};
 
 /// What a window saw: outcomes that counted, and how many of them were failures and slow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -89,50 +89,65 @@ impl Tagged {
 const NO_BUCKET: u64 = u64::MAX;
 /// Set in `current` while a success could open the breaker.
 const SUCCESS_MAY_TRIP: u64 = 1 << 63;
-/// `current` before any bucket has begun. Like a set [`SUCCESS_MAY_TRIP`], it puts every time
-/// at least `2^62` past it, so that a success never finds its bucket begun.
-const NOT_BEGUN: u64 = SUCCESS_MAY_TRIP | (1 << 62);
+/// `current` while the window counts its successes in shared words. Like a set
+/// [`SUCCESS_MAY_TRIP`], it puts every time at least `2^62` past it, so that a success never
+/// finds its bucket begun and always takes the counting path.
+const SHARED: u64 = 1 << 62;
 /// Times are clamped to this (146 years past the clock's origin), so that a bucket's start
 /// never reaches the bits above.
 const LATEST: u64 = (1 << 62) - 1;
 
+/// From how many successes in one bucket the window counts them per thread, and below half of
+/// which a bucket sends the next one back to shared words. A bucket counted per thread costs a
+/// read of every thread's table when it begins, so the bar rises with the number of tables.
+fn busy() -> u64 {
+    16 + 2 * tables_made() as u64
+}
+
 /// Outcomes over the last `length` of time, in ten buckets.
+///
+/// Successes are counted in one of two ways, chosen per bucket. A quiet window adds each one
+/// to a shared word per bucket, as failures are. A busy one leaves them in the breaker's
+/// lifetime totals, which only the counting thread writes, and notes those totals when a bucket
+/// begins: a common success then writes nothing shared, and a bucket's start sums every
+/// thread's table instead. A window becomes busy when a bucket's shared count reaches
+/// [`busy`], and quiet again when a bucket begins after one with fewer than half as many.
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     /// `2^64 / bucket_nanos`, rounded down: a bucket's index is two multiplications away, not a
     /// division (tens of cycles on every failure).
     per_bucket: u64,
     limits: Limits,
-    /// The start (in nanoseconds) of the latest bucket that has begun, with
+    /// While busy, the start (in nanoseconds) of the latest bucket that has begun, with
     /// [`SUCCESS_MAY_TRIP`]: the one word a success reads, and one subtraction tells it whether
-    /// its time is in that bucket. [`NOT_BEGUN`] until the first outcome, and after a reset.
+    /// its time is in that bucket. [`SHARED`] while quiet.
     current: AtomicU64,
     failures: Box<[AtomicU64]>,
     /// Present when slow calls are measured.
     slow: Option<Box<[AtomicU64]>>,
-    /// A lower bound on the successes in the window while the current bucket is the tagged
-    /// one: what the last sum found. Successes only grow until the window slides.
+    /// Successes per bucket, while quiet.
+    successes: Box<[AtomicU64]>,
+    /// While busy, a lower bound on the successes in the window while the current bucket is
+    /// the tagged one: what the last sum found. Successes only grow until the window slides.
     successes_at_least: AtomicU64,
     /// Successes in the lifetime totals that the window does not count: those of calls
     /// admitted in another state or generation. Moves only on those rare successes.
     excluded: AtomicU64,
-    /// The success total at the start of each bucket. Only written and read under the lock,
-    /// which also keeps two threads from beginning the same bucket. Boxed: the window's other
-    /// fields are the ones every outcome reads.
+    /// While busy, the success total at the start of each bucket. Only written and read under
+    /// the lock, which also keeps two threads from beginning the same bucket or switching the
+    /// way of counting together. Boxed: the window's other fields are the ones every outcome
+    /// reads.
     starts: Mutex<Box<Starts>>,
 }
 
 /// The counted success total at each bucket's first outcome.
 struct Starts {
     /// The bucket that each total belongs to, or [`NO_BUCKET`] if no bucket of that slot has
-    /// begun since the last reset.
+    /// begun since the window became busy.
     index: [u64; BUCKETS as usize],
     total: [u64; BUCKETS as usize],
     /// The bucket and view of the last judgement after which a success could trip.
     success_may_trip: Option<(u64, Sample)>,
-    /// The counted total when the window was reset, where the first bucket starts: the
-    /// successes that race its first outcome belong to it too.
-    first_start: Option<u64>,
 }
 
 impl Starts {
@@ -140,7 +155,6 @@ impl Starts {
         index: [NO_BUCKET; BUCKETS as usize],
         total: [0; BUCKETS as usize],
         success_may_trip: None,
-        first_start: None,
     };
 
     /// The total at the start of the oldest bucket of the window that ends with `index`.
@@ -152,8 +166,22 @@ impl Starts {
     }
 }
 
+/// What [`TimeWindow::begin`] did.
+enum Begun {
+    /// The bucket had begun already.
+    Already,
+    /// It began, counting per thread; the success total read.
+    Counted(u64),
+    /// It began quiet: the window now counts in shared words.
+    Shared,
+}
+
 fn buckets() -> Box<[AtomicU64]> {
     (0..BUCKETS).map(|_| AtomicU64::new(0)).collect()
+}
+
+fn slot(index: u64) -> usize {
+    (index % BUCKETS) as usize
 }
 
 impl TimeWindow {
@@ -163,9 +191,10 @@ impl TimeWindow {
             bucket_nanos,
             per_bucket: ((1u128 << 64) / u128::from(bucket_nanos)) as u64,
             limits,
-            current: AtomicU64::new(NOT_BEGUN),
+            current: AtomicU64::new(SHARED),
             failures: buckets(),
             slow: limits.slow_rate.is_some().then(buckets),
+            successes: buckets(),
             successes_at_least: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
             starts: Mutex::new(Box::new(Starts::EMPTY)),
@@ -191,9 +220,9 @@ impl TimeWindow {
         (index * self.bucket_nanos) | flag
     }
 
-    /// The latest bucket that has begun, by `current`.
+    /// The latest bucket that has begun, by `current`, while busy.
     fn current_index(&self, current: u64) -> Option<u64> {
-        (current != NOT_BEGUN).then(|| self.index(current & !SUCCESS_MAY_TRIP))
+        (current != SHARED).then(|| self.index(current & !SUCCESS_MAY_TRIP))
     }
 
     /// Adds one outcome at `now`; a success must already be in `successes`, the breaker's
@@ -215,6 +244,9 @@ impl TimeWindow {
         }
         let index = self.index(now);
         let current = self.current.load(Ordering::Relaxed);
+        if current == SHARED {
+            return self.shared_success(index, successes);
+        }
         // A thread whose clock lags: a later bucket has begun, and no success can trip.
         if current & SUCCESS_MAY_TRIP == 0 && self.has_begun(current, index) {
             return None;
@@ -222,17 +254,18 @@ impl TimeWindow {
         self.success_to_check(index, successes)
     }
 
-    /// Whether a success at `now`, already in the lifetime totals, is all counted: its time is
-    /// in the bucket that began last, and no success can trip. The common success.
+    /// Whether a success at `now`, already in the lifetime totals, is all counted: the window
+    /// is busy, the success's time is in the bucket that began last, and no success can trip.
+    /// The common success.
     #[inline(always)]
     pub(crate) fn holds_success(&self, now: u64) -> bool {
-        // A set flag or no bucket puts every time far past `current`.
+        // A set flag or a quiet window puts every time far past `current`.
         now.min(LATEST)
             .wrapping_sub(self.current.load(Ordering::Relaxed))
             < self.bucket_nanos
     }
 
-    /// A success that begins a bucket, or that may trip the breaker.
+    /// A success while busy that begins a bucket, or that may trip the breaker.
     #[cold]
     #[inline(never)]
     fn success_to_check(&self, index: u64, successes: &Totals) -> Option<Sample> {
@@ -245,13 +278,33 @@ impl TimeWindow {
         };
         let current = self.current.load(Ordering::Relaxed);
         let total = match self.begin(&mut starts, index, current, successes, true) {
-            Some(total) => total,
-            None if current & SUCCESS_MAY_TRIP != 0 => self.counted_total(successes),
-            None => return None,
+            Begun::Counted(total) => total,
+            Begun::Shared => {
+                drop(starts);
+                return self.shared_success(index, successes);
+            }
+            Begun::Already if current & SUCCESS_MAY_TRIP != 0 => self.counted_total(successes),
+            Begun::Already => return None,
         };
         let sample = self.judge(&mut starts, index, total);
         // A success opens the breaker only if failures or slow calls are in the window.
         (sample.failures != 0 || sample.slow != 0).then_some(sample)
+    }
+
+    /// A success while quiet: added to its bucket's shared word.
+    #[cold]
+    #[inline(never)]
+    fn shared_success(&self, index: u64, successes: &Totals) -> Option<Sample> {
+        // Pairs with the release in `share`: the shared words are the ones it wrote.
+        fence(Ordering::Acquire);
+        if self.add_shared(&self.successes, index) >= busy() {
+            return self.count_per_thread(index, successes);
+        }
+        let sample = self.shared_view(index);
+        // If the window turned busy meanwhile, this view misses the successes counted since;
+        // the judging is left to the per-thread count.
+        (sample.failures + sample.slow != 0 && self.current.load(Ordering::Relaxed) == SHARED)
+            .then_some(sample)
     }
 
     /// A failure or a slow call.
@@ -264,13 +317,26 @@ impl TimeWindow {
         slow: bool,
         successes: &Totals,
     ) -> Option<Sample> {
+        let current = self.current.load(Ordering::Relaxed);
+        if current == SHARED {
+            return self.shared_hit(index, failure, slow, successes);
+        }
         let mut begun = None;
-        if !self.has_begun(self.current.load(Ordering::Relaxed), index) {
+        if !self.has_begun(current, index) {
             let mut starts = self.lock();
             let current = self.current.load(Ordering::Relaxed);
+            if current == SHARED {
+                drop(starts);
+                return self.shared_hit(index, failure, slow, successes);
+            }
             // A slow success is already in the totals, like any success.
-            if let Some(total) = self.begin(&mut starts, index, current, successes, !failure) {
-                begun = Some((starts, total));
+            match self.begin(&mut starts, index, current, successes, !failure) {
+                Begun::Counted(total) => begun = Some((starts, total)),
+                Begun::Shared => {
+                    drop(starts);
+                    return self.shared_hit(index, failure, slow, successes);
+                }
+                Begun::Already => {}
             }
         }
         if failure {
@@ -302,21 +368,128 @@ impl TimeWindow {
         Some(self.judge(&mut starts, index, total))
     }
 
+    /// A failure or a slow call while quiet.
+    fn shared_hit(
+        &self,
+        index: u64,
+        failure: bool,
+        slow: bool,
+        successes: &Totals,
+    ) -> Option<Sample> {
+        fence(Ordering::Acquire);
+        // A slow success is a success like any other.
+        self.add_shared(
+            if failure {
+                &self.failures
+            } else {
+                &self.successes
+            },
+            index,
+        );
+        if let Some(buckets) = &self.slow
+            && slow
+        {
+            self.add_shared(buckets, index);
+        }
+        let sample = self.shared_view(index);
+        if self.current.load(Ordering::Relaxed) == SHARED {
+            return Some(sample);
+        }
+        // Turned busy meanwhile: the shared words miss the successes counted since.
+        let mut starts = self.lock();
+        let total = self.counted_total(successes);
+        Some(self.judge(&mut starts, index, total))
+    }
+
+    /// Adds one to bucket `index` of `words`, one of the window's shared words; the first
+    /// outcome of a bucket clears its slot in the others of an older bucket's counts. Returns
+    /// the bucket's count.
+    fn add_shared(&self, words: &[AtomicU64], index: u64) -> u64 {
+        let (count, began) = add(words, index);
+        if began {
+            self.clear_slot(index);
+        }
+        count
+    }
+
+    /// Empties bucket `index`'s slot in every set of words, unless it counts for `index`.
+    fn clear_slot(&self, index: u64) {
+        for buckets in [&self.failures, &self.successes]
+            .into_iter()
+            .chain(&self.slow)
+        {
+            clear_older(&buckets[slot(index)], index);
+        }
+    }
+
+    /// The view of the window that ends with bucket `index`, while quiet.
+    fn shared_view(&self, index: u64) -> Sample {
+        let failures = sum(&self.failures, index);
+        Sample {
+            calls: sum(&self.successes, index) + failures,
+            failures,
+            slow: self.slow.as_ref().map_or(0, |b| sum(b, index)),
+        }
+    }
+
+    /// Turns a quiet window busy at bucket `index`: each bucket's start becomes the success
+    /// total now, less the shared counts of it and the buckets after it.
+    #[cold]
+    #[inline(never)]
+    fn count_per_thread(&self, index: u64, successes: &Totals) -> Option<Sample> {
+        let mut starts = self.lock();
+        if self.current.load(Ordering::Relaxed) != SHARED {
+            return None;
+        }
+        let total = self.counted_total(successes);
+        **starts = Starts::EMPTY;
+        let mut start = total;
+        for bucket in (index.saturating_sub(BUCKETS - 1)..=index).rev() {
+            let word = Tagged(self.successes[slot(bucket)].load(Ordering::Relaxed));
+            start = start.saturating_sub(if word.is(bucket) { word.count() } else { 0 });
+            starts.index[slot(bucket)] = bucket;
+            starts.total[slot(bucket)] = start;
+        }
+        self.current
+            .store(self.current_for(index, false), Ordering::Relaxed);
+        let sample = self.judge(&mut starts, index, total);
+        (sample.failures != 0 || sample.slow != 0).then_some(sample)
+    }
+
+    /// Turns a busy window quiet at bucket `index`: the shared words get the successes of each
+    /// bucket in the window by the starts, the latest begun one ending at the total `end`.
+    fn share(&self, starts: &Starts, index: u64, end: u64) {
+        let mut next_start = end;
+        for bucket in (index.saturating_sub(BUCKETS - 1)..=index).rev() {
+            let slot = slot(bucket);
+            let count = if bucket != index && starts.index[slot] == bucket {
+                let count = next_start.saturating_sub(starts.total[slot]);
+                next_start = starts.total[slot];
+                count
+            } else {
+                0
+            };
+            self.successes[slot].store(Tagged::new(bucket, count).0, Ordering::Relaxed);
+        }
+        self.clear_slot(index);
+        self.current.store(SHARED, Ordering::Release);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Box<Starts>> {
         // Nothing panics under this lock; a poisoned one still holds consistent totals.
         self.starts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether bucket `index` (or a later one) has begun, by `current`.
+    /// Whether bucket `index` (or a later one) has begun, by `current`, while busy.
     fn has_begun(&self, current: u64, index: u64) -> bool {
         self.current_index(current)
             .is_some_and(|began| began >= index)
     }
 
-    /// Begins bucket `index` unless it has begun: notes the success total at its start (less
-    /// the success being recorded, which belongs to the new bucket; or, for the first bucket
-    /// after a reset, the total then), and clears its slot of an older bucket's counts.
-    /// Returns the total read.
+    /// Begins bucket `index` of a busy window unless it has begun. If the bucket before it was
+    /// quiet, the window turns quiet; if not, notes the success total at the bucket's start
+    /// (less the success being recorded, which belongs to the new bucket) and clears its slot
+    /// of an older bucket's counts.
     fn begin(
         &self,
         starts: &mut Starts,
@@ -324,23 +497,29 @@ impl TimeWindow {
         current: u64,
         successes: &Totals,
         own_success: bool,
-    ) -> Option<u64> {
-        if self.has_begun(current, index) {
-            return None;
-        }
-        let total = self.counted_total(successes);
-        let slot = (index % BUCKETS) as usize;
-        starts.index[slot] = index;
-        starts.total[slot] = match starts.first_start.take() {
-            Some(start) => start,
-            None => total.saturating_sub(u64::from(own_success)),
+    ) -> Begun {
+        let Some(latest) = self.current_index(current).filter(|&latest| latest < index) else {
+            return Begun::Already;
         };
+        let total = self.counted_total(successes);
+        let start = total.saturating_sub(u64::from(own_success));
+        let last_bucket = if latest + 1 == index {
+            start.saturating_sub(starts.total[slot(latest)])
+        } else {
+            0
+        };
+        if last_bucket < busy() / 2 {
+            self.share(starts, index, start);
+            return Begun::Shared;
+        }
+        starts.index[slot(index)] = index;
+        starts.total[slot(index)] = start;
         for buckets in std::iter::once(&self.failures).chain(&self.slow) {
-            clear_older(&buckets[slot], index);
+            clear_older(&buckets[slot(index)], index);
         }
         self.current
             .store(self.current_for(index, false), Ordering::Relaxed);
-        Some(total)
+        Begun::Counted(total)
     }
 
     /// The successes the window counts, over the breaker's life.
@@ -355,7 +534,7 @@ impl TimeWindow {
         self.excluded.fetch_add(1, Ordering::Release);
     }
 
-    /// The view of the window that ends with bucket `index`, given the success total now.
+    /// The view of a busy window that ends with bucket `index`, given the success total now.
     fn view(&self, starts: &Starts, index: u64, total: u64) -> (Sample, u64) {
         let counted = starts
             .oldest(index)
@@ -373,8 +552,8 @@ impl TimeWindow {
     /// total now. Keeps the lower bound and the success check in step with it.
     fn judge(&self, starts: &mut Starts, index: u64, total: u64) -> Sample {
         let Some(began) = self.current_index(self.current.load(Ordering::Relaxed)) else {
-            // Reset meanwhile: nothing to keep in step.
-            return self.view(starts, index, total).0;
+            // Turned quiet meanwhile.
+            return self.shared_view(index);
         };
         let index = index.max(began);
         let (mut sample, counted) = self.view(starts, index, total);
@@ -413,40 +592,45 @@ impl TimeWindow {
     fn sample(&self, now: u64, successes: &Totals) -> Sample {
         let starts = self.lock();
         let index = self.index(now.min(LATEST));
+        if self.is_quiet() {
+            return self.shared_view(index);
+        }
         self.view(&starts, index, self.counted_total(successes)).0
     }
 
-    /// Forgets every outcome: the window counts from `successes` now.
-    pub(crate) fn reset(&self, successes: &Totals) {
+    #[cfg(test)]
+    fn is_quiet(&self) -> bool {
+        self.current.load(Ordering::Relaxed) == SHARED
+    }
+
+    /// Forgets every outcome: the window starts empty, and quiet.
+    pub(crate) fn reset(&self) {
         let mut starts = self.lock();
         **starts = Starts::EMPTY;
-        starts.first_start = Some(self.counted_total(successes));
-        for bucket in self
-            .failures
-            .iter()
-            .chain(self.slow.iter().flat_map(|b| b.iter()))
+        for bucket in [&self.failures, &self.successes]
+            .into_iter()
+            .chain(&self.slow)
+            .flat_map(|b| b.iter())
         {
             bucket.store(0, Ordering::Relaxed);
         }
         self.successes_at_least.store(0, Ordering::Relaxed);
-        self.current.store(NOT_BEGUN, Ordering::Relaxed);
+        self.current.store(SHARED, Ordering::Release);
     }
 }
 
-/// Adds one to bucket `index`, starting it afresh if it holds an older period.
-fn add(buckets: &[AtomicU64], index: u64) {
-    let bucket = &buckets[(index % BUCKETS) as usize];
+/// Adds one to bucket `index`, starting it afresh if it holds an older period. Returns the
+/// bucket's count, and whether this began it.
+fn add(buckets: &[AtomicU64], index: u64) -> (u64, bool) {
+    let bucket = &buckets[slot(index)];
     let mut current = Tagged(bucket.load(Ordering::Relaxed));
     loop {
-        let count = if current.is(index) {
-            current.count() + 1
-        } else {
-            1
-        };
+        let began = !current.is(index);
+        let count = if began { 1 } else { current.count() + 1 };
         let next = Tagged::new(index, count);
         match bucket.compare_exchange_weak(current.0, next.0, Ordering::Relaxed, Ordering::Relaxed)
         {
-            Ok(_) => return,
+            Ok(_) => return (count, began),
             Err(actual) => current = Tagged(actual),
         }
     }
@@ -632,9 +816,9 @@ impl Window {
         }
     }
 
-    pub(crate) fn reset(&self, successes: &Totals) {
+    pub(crate) fn reset(&self) {
         match self {
-            Window::Time(w) => w.reset(successes),
+            Window::Time(w) => w.reset(),
             Window::Calls(w) => w.reset(),
         }
     }
@@ -642,7 +826,7 @@ impl Window {
     pub(crate) fn heap_bytes(&self) -> usize {
         let (words, other) = match self {
             Window::Time(w) => (
-                w.failures.len() + w.slow.as_ref().map_or(0, |b| b.len()),
+                w.failures.len() + w.successes.len() + w.slow.as_ref().map_or(0, |b| b.len()),
                 std::mem::size_of::<Starts>(),
             ),
             Window::Calls(w) => (
@@ -691,6 +875,24 @@ mod tests {
 
         fn sample(&self, now: u64) -> Sample {
             self.window.sample(now, &self.totals)
+        }
+
+        /// The same window turned busy at bucket `index`, as many successes turn it.
+        fn busy_at(length: Duration, limits: Limits, index: u64) -> Timed {
+            let w = Timed::new(length, limits);
+            w.window.count_per_thread(index, &w.totals);
+            assert!(!w.window.is_quiet());
+            w
+        }
+
+        /// Successes at `now` until the window turns busy; how many it took.
+        fn successes_until_busy(&self, now: u64) -> u64 {
+            (1..)
+                .find(|_| {
+                    self.success(now);
+                    !self.window.is_quiet()
+                })
+                .expect("turns busy")
         }
     }
 
@@ -778,7 +980,7 @@ mod tests {
 
     #[test]
     fn a_common_success_reports_nothing() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         assert_eq!(
             w.success(0),
             None,
@@ -796,7 +998,7 @@ mod tests {
 
     #[test]
     fn a_failure_sums_the_totals_only_when_its_lower_bound_cannot_rule_a_trip_out() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         for _ in 0..100 {
             w.success(0);
         }
@@ -809,7 +1011,7 @@ mod tests {
 
     #[test]
     fn successes_are_judged_while_a_rate_is_reached_below_min_calls() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         assert_eq!(w.failure(0), Some(calls(1, 1)));
         assert_eq!(w.failure(0), Some(calls(2, 2)));
         // 2 of 3, then 2 of 4: each success could be the one that trips.
@@ -842,10 +1044,11 @@ mod tests {
 
     #[test]
     fn a_reset_forgets_every_outcome_before_it() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         w.success(0);
         w.failure(0);
-        w.window.reset(&w.totals);
+        w.window.reset();
+        assert!(w.window.is_quiet());
         assert_eq!(w.sample(0), calls(0, 0));
         assert_eq!(w.success(0), None);
         assert_eq!(w.sample(0), calls(1, 0));
@@ -853,19 +1056,63 @@ mod tests {
     }
 
     #[test]
-    fn successes_racing_the_first_outcome_after_a_reset_are_in_the_window() {
+    fn a_window_turns_busy_with_its_count_kept() {
         let w = Timed::new(Duration::from_secs(10), HALF);
-        w.success(0);
-        w.window.reset(&w.totals);
-        // Counted by another thread just before the first outcome reads the totals.
-        w.totals.bump(Kind::Success);
-        assert_eq!(w.success(0), None);
-        assert_eq!(w.sample(0), calls(2, 0));
+        assert!(w.window.is_quiet(), "a new window is quiet");
+        w.failure(0);
+        w.success(3 * SEC);
+        let taken = w.successes_until_busy(5 * SEC);
+        assert!(taken >= 16, "turned busy after {taken} successes");
+        assert_eq!(w.sample(5 * SEC), calls(taken + 2, 1));
+        // Counted per thread from here, and each bucket still leaves the window in its turn.
+        assert_eq!(w.success(5 * SEC), None);
+        assert_eq!(w.sample(10 * SEC), calls(taken + 2, 0), "bucket 0 left");
+        assert_eq!(w.sample(13 * SEC), calls(taken + 1, 0), "bucket 3 left");
+        assert_eq!(w.sample(15 * SEC), calls(0, 0));
+    }
+
+    #[test]
+    fn a_busy_window_stays_busy_after_a_busy_bucket_and_turns_quiet_after_a_quiet_one() {
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
+        let many = 10 * busy();
+        for _ in 0..many {
+            w.success(0);
+        }
+        w.failure(SEC);
+        assert!(!w.window.is_quiet(), "bucket 0 was busy");
+        w.success(SEC);
+        w.success(2 * SEC);
+        assert!(w.window.is_quiet(), "bucket 1 was quiet");
+        assert_eq!(w.sample(2 * SEC), calls(many + 3, 1));
+        assert_eq!(w.sample(10 * SEC), calls(3, 1), "bucket 0 left");
+        assert_eq!(w.sample(11 * SEC), calls(1, 0), "bucket 1 left");
+    }
+
+    #[test]
+    fn a_busy_window_turns_quiet_after_an_empty_bucket() {
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
+        let many = 10 * busy();
+        for _ in 0..many {
+            w.success(0);
+        }
+        assert_eq!(w.failure(2 * SEC), Some(calls(many + 1, 1)));
+        assert!(w.window.is_quiet());
+        assert_eq!(w.sample(10 * SEC), calls(1, 1), "bucket 0 left");
+    }
+
+    #[test]
+    fn a_quiet_window_judges_its_successes_while_it_holds_failures() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        assert_eq!(w.success(0), None, "nothing to trip on");
+        assert_eq!(w.failure(SEC), Some(calls(2, 1)));
+        assert_eq!(w.success(2 * SEC), Some(calls(3, 1)));
+        assert_eq!(w.success(11 * SEC), None, "the failure left");
+        assert!(w.window.is_quiet());
     }
 
     #[test]
     fn successes_that_raced_past_min_calls_are_judged_at_the_moment_they_reached_it() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         w.failure(0);
         assert_eq!(w.failure(0), Some(calls(2, 2)), "a success may trip now");
         // Two successes that raced the judgement and were not judged: 2 of 4 went unseen.
@@ -879,7 +1126,7 @@ mod tests {
 
     #[test]
     fn a_success_past_min_calls_below_the_rate_it_had_then_does_not_trip() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         w.success(0);
         w.success(0);
         assert_eq!(w.failure(0), Some(calls(3, 1)), "1 of 3: no rate reached");
@@ -921,7 +1168,7 @@ mod tests {
 
     #[test]
     fn a_success_on_a_thread_whose_clock_lags_counts_in_the_current_bucket() {
-        let w = Timed::new(Duration::from_secs(10), HALF);
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 5);
         w.success(5 * SEC);
         // Read a bucket earlier: no bucket begins, and the success is in the window.
         assert_eq!(w.success(4 * SEC), None);

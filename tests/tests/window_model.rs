@@ -52,7 +52,7 @@ fn out() -> impl Strategy<Value = Out> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => out().prop_map(Op::Call),
-        3 => (out(), 2_u8..20).prop_map(|(o, n)| Op::Burst(o, n)),
+        3 => (out(), 2_u8..120).prop_map(|(o, n)| Op::Burst(o, n)),
         2 => out().prop_map(Op::Slow),
         2 => Just(Op::Hold),
         3 => (any::<usize>(), out()).prop_map(|(i, o)| Op::Release(i, o)),
