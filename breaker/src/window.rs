@@ -300,11 +300,13 @@ impl TimeWindow {
         if self.add_shared(&self.successes, index) >= busy() {
             return self.count_per_thread(index, successes);
         }
-        let sample = self.shared_view(index);
-        // If the window turned busy meanwhile, this view misses the successes counted since;
-        // the judging is left to the per-thread count.
-        (sample.failures + sample.slow != 0 && self.current.load(Ordering::Relaxed) == SHARED)
-            .then_some(sample)
+        // A success opens the breaker only if failures or slow calls are in the window: the
+        // common quiet success sums no successes.
+        let (failures, slow) = self.hits(index);
+        // If the window turned busy meanwhile, the shared words miss the successes counted
+        // since; the judging is left to the per-thread count.
+        (failures + slow != 0 && self.current.load(Ordering::Relaxed) == SHARED)
+            .then(|| self.shared_sample(index, failures, slow))
     }
 
     /// A failure or a slow call.
@@ -351,8 +353,7 @@ impl TimeWindow {
         if let Some((mut starts, total)) = begun {
             return Some(self.judge(&mut starts, index, total));
         }
-        let failures = sum(&self.failures, index);
-        let slow = self.slow.as_ref().map_or(0, |b| sum(b, index));
+        let (failures, slow) = self.hits(index);
         let bound = Tagged(self.successes_at_least.load(Ordering::Relaxed));
         let fewest = Sample {
             calls: if bound.is(index) { bound.count() } else { 0 } + failures,
@@ -363,9 +364,7 @@ impl TimeWindow {
         if !self.limits.reached(fewest) {
             return None;
         }
-        let mut starts = self.lock();
-        let total = self.counted_total(successes);
-        Some(self.judge(&mut starts, index, total))
+        Some(self.judge_now(index, successes))
     }
 
     /// A failure or a slow call while quiet.
@@ -396,9 +395,7 @@ impl TimeWindow {
             return Some(sample);
         }
         // Turned busy meanwhile: the shared words miss the successes counted since.
-        let mut starts = self.lock();
-        let total = self.counted_total(successes);
-        Some(self.judge(&mut starts, index, total))
+        Some(self.judge_now(index, successes))
     }
 
     /// Adds one to bucket `index` of `words`, one of the window's shared words; the first
@@ -422,13 +419,24 @@ impl TimeWindow {
         }
     }
 
+    /// The failures and slow calls in the window that ends with bucket `index`.
+    fn hits(&self, index: u64) -> (u64, u64) {
+        let slow = self.slow.as_ref().map_or(0, |b| sum(b, index));
+        (sum(&self.failures, index), slow)
+    }
+
     /// The view of the window that ends with bucket `index`, while quiet.
     fn shared_view(&self, index: u64) -> Sample {
-        let failures = sum(&self.failures, index);
+        let (failures, slow) = self.hits(index);
+        self.shared_sample(index, failures, slow)
+    }
+
+    /// The quiet view at bucket `index`, given its failures and slow calls.
+    fn shared_sample(&self, index: u64, failures: u64, slow: u64) -> Sample {
         Sample {
             calls: sum(&self.successes, index) + failures,
             failures,
-            slow: self.slow.as_ref().map_or(0, |b| sum(b, index)),
+            slow,
         }
     }
 
@@ -522,6 +530,13 @@ impl TimeWindow {
         Begun::Counted(total)
     }
 
+    /// The exact view at bucket `index` of a busy window, judged under the lock.
+    fn judge_now(&self, index: u64, successes: &Totals) -> Sample {
+        let mut starts = self.lock();
+        let total = self.counted_total(successes);
+        self.judge(&mut starts, index, total)
+    }
+
     /// The successes the window counts, over the breaker's life.
     fn counted_total(&self, successes: &Totals) -> u64 {
         // Read first: an exclusion seen here comes with the count it cancels.
@@ -539,11 +554,11 @@ impl TimeWindow {
         let counted = starts
             .oldest(index)
             .map_or(0, |start| total.saturating_sub(start));
-        let failures = sum(&self.failures, index);
+        let (failures, slow) = self.hits(index);
         let sample = Sample {
             calls: counted + failures,
             failures,
-            slow: self.slow.as_ref().map_or(0, |b| sum(b, index)),
+            slow,
         };
         (sample, counted)
     }
