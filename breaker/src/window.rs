@@ -79,10 +79,6 @@ impl Tagged {
     fn count(self) -> u64 {
         self.0 >> TAG_BITS
     }
-    /// How many buckets before `index` this one is, modulo `2^TAG_BITS`.
-    fn age_at(self, index: u64) -> u64 {
-        index.wrapping_sub(self.0) & TAG_MASK
-    }
 }
 
 /// No bucket: in [`Starts`], a slot no bucket has used.
@@ -122,11 +118,11 @@ pub(crate) struct TimeWindow {
     /// [`SUCCESS_MAY_TRIP`]: the one word a success reads, and one subtraction tells it whether
     /// its time is in that bucket. [`SHARED`] while quiet.
     current: AtomicU64,
-    failures: Box<[AtomicU64]>,
+    failures: Box<Buckets>,
     /// Present when slow calls are measured.
-    slow: Option<Box<[AtomicU64]>>,
+    slow: Option<Box<Buckets>>,
     /// Successes per bucket, while quiet.
-    successes: Box<[AtomicU64]>,
+    successes: Box<Buckets>,
     /// While busy, a lower bound on the successes in the window while the current bucket is
     /// the tagged one: what the last sum found. Successes only grow until the window slides.
     successes_at_least: AtomicU64,
@@ -176,8 +172,11 @@ enum Begun {
     Shared,
 }
 
-fn buckets() -> Box<[AtomicU64]> {
-    (0..BUCKETS).map(|_| AtomicU64::new(0)).collect()
+/// One word per bucket: a fixed ten, so that summing them is a loop the compiler unrolls.
+type Buckets = [AtomicU64; BUCKETS as usize];
+
+fn buckets() -> Box<Buckets> {
+    Box::new(std::array::from_fn(|_| AtomicU64::new(0)))
 }
 
 fn slot(index: u64) -> usize {
@@ -401,7 +400,7 @@ impl TimeWindow {
     /// Adds one to bucket `index` of `words`, one of the window's shared words; the first
     /// outcome of a bucket clears its slot in the others of an older bucket's counts. Returns
     /// the bucket's count.
-    fn add_shared(&self, words: &[AtomicU64], index: u64) -> u64 {
+    fn add_shared(&self, words: &Buckets, index: u64) -> u64 {
         let (count, began) = add(words, index);
         if began {
             self.clear_slot(index);
@@ -636,7 +635,7 @@ impl TimeWindow {
 
 /// Adds one to bucket `index`, starting it afresh if it holds an older period. Returns the
 /// bucket's count, and whether this began it.
-fn add(buckets: &[AtomicU64], index: u64) -> (u64, bool) {
+fn add(buckets: &Buckets, index: u64) -> (u64, bool) {
     let bucket = &buckets[slot(index)];
     let mut current = Tagged(bucket.load(Ordering::Relaxed));
     loop {
@@ -664,13 +663,24 @@ fn clear_older(bucket: &AtomicU64, index: u64) {
     }
 }
 
-/// The counts in the buckets of the last `BUCKETS` periods up to `index`.
-fn sum(buckets: &[AtomicU64], index: u64) -> u64 {
+/// The counts in the buckets of the last `BUCKETS` periods up to `index`. Each slot can hold
+/// one of them, so a word counts only if its tag is that bucket's: a tag alone, modulo `2^32`,
+/// would let a word untouched for `2^32` buckets pass for another slot's bucket.
+fn sum(buckets: &Buckets, index: u64) -> u64 {
+    let latest = index % BUCKETS;
+    // The bucket of `index`'s lap of the slots that is in slot 0.
+    let lap = index - latest;
     buckets
         .iter()
-        .map(|bucket| Tagged(bucket.load(Ordering::Relaxed)))
-        .filter(|b| b.age_at(index) < BUCKETS)
-        .map(Tagged::count)
+        .zip(0..)
+        .map(|(bucket, slot)| {
+            // Slots after the latest hold buckets of the lap before. In the first lap those
+            // wrap below zero, to tags no bucket of the first `2^32` has.
+            let lap_back = if slot > latest { BUCKETS } else { 0 };
+            let held = (lap + slot).wrapping_sub(lap_back);
+            let word = Tagged(bucket.load(Ordering::Relaxed));
+            if word.is(held) { word.count() } else { 0 }
+        })
         .sum()
 }
 
@@ -953,6 +963,20 @@ mod tests {
         // At 10 s the first bucket (0-1 s) has left the window; the second has not.
         assert_eq!(w.sample(10 * SEC), calls(1, 0));
         assert_eq!(w.sample(11 * SEC), calls(0, 0));
+    }
+
+    #[test]
+    fn a_word_untouched_for_2_pow_32_buckets_does_not_pass_for_another_slots_bucket() {
+        let w = Timed::new(Duration::from_secs(1), HALF);
+        let bucket = SEC / 10;
+        w.failure(3 * bucket);
+        // Bucket 3 + 2^32 has bucket 3's tag and lies in slot 9; bucket 3's word is in slot 3.
+        let aliased = 3 + (1 << TAG_BITS);
+        assert_ne!(slot(aliased), slot(3));
+        for index in aliased..aliased + BUCKETS {
+            assert_eq!(w.window.failures(index * bucket), 0, "bucket {index}");
+        }
+        assert_eq!(w.window.failures(9 * bucket), 1);
     }
 
     #[test]
