@@ -4,7 +4,7 @@
 //! attributes and inner attributes, with only the body replaced:
 //!
 //! ```text
-//! #[attrs] vis sig {
+//! #[attrs] #[inline] vis sig {              // no `#[inline]` if attrs say how to inline
 //!     #![inner attrs]
 //!     fn __breaker_site() {}                   // without `name`: its type name is the default
 //!     const _: () = assert!(TIMEOUTS_ENABLED); // with `timeout`
@@ -260,9 +260,21 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     // The new body goes in the user's own braces. With call-site braces the function's span
     // would end inside the macro expansion, and rustc stops reporting `dead_code` (and other
     // item lints) for it (tracing #1366).
-    let mut output = quote!(#(#attrs)* #vis #sig);
+    let inline = inline_hint(attrs);
+    let mut output = quote!(#(#attrs)* #inline #vis #sig);
     brace.surround(&mut output, |tokens| tokens.extend(prelude));
     Ok(output)
+}
+
+/// `#[inline]`, unless the function says how it is to be inlined (or that it is cold). The
+/// breaker's part of the body is a few loads and a branch, meant to sit in the caller as it
+/// does with the builder; left out of line, a function returning a large `Result` also pays a
+/// copy of it through memory that the inlined call does not.
+fn inline_hint(attrs: &[syn::Attribute]) -> Option<TokenStream> {
+    let says = attrs
+        .iter()
+        .any(|attr| attr.path().is_ident("inline") || attr.path().is_ident("cold"));
+    (!says).then(|| quote!(#[inline]))
 }
 
 /// The generated locals. `mixed_site` makes them invisible to the user's block (macro_rules
@@ -672,6 +684,32 @@ mod tests {
     fn assert_parses(output: &str) {
         if let Err(error) = syn::parse_str::<syn::File>(output) {
             panic!("expansion does not parse: {error}\n{output}");
+        }
+    }
+
+    #[test]
+    fn the_function_is_inlined_unless_it_says_otherwise() {
+        let plain = expand(
+            quote!(),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(plain.starts_with("# [inline] fn f ()"), "{plain}");
+        for (attr, kept) in [
+            (quote!(#[inline(never)]), "# [inline (never)] fn f ()"),
+            (quote!(#[inline(always)]), "# [inline (always)] fn f ()"),
+            (quote!(#[cold]), "# [cold] fn f ()"),
+        ] {
+            let out = expand(quote!(), quote!(#attr fn f() -> Result<(), E> { Ok(()) }));
+            assert!(out.starts_with(kept), "{out}");
+            assert_eq!(
+                out.matches("inline").count(),
+                kept.matches("inline").count(),
+                "{out}"
+            );
         }
     }
 
