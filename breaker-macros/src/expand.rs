@@ -4,7 +4,7 @@
 //! attributes and inner attributes, with only the body replaced:
 //!
 //! ```text
-//! #[attrs] #[inline] vis sig {              // no `#[inline]` if attrs say how to inline
+//! #[attrs] #[inline] vis sig {   // no `#[inline]` if attrs say how to inline, or export it
 //!     #![inner attrs]
 //!     fn __breaker_site() {}                   // without `name`: its type name is the default
 //!     const _: () = assert!(TIMEOUTS_ENABLED); // with `timeout`
@@ -266,15 +266,18 @@ fn generate(args: &CircuitArgs, function: &Function) -> syn::Result<TokenStream>
     Ok(output)
 }
 
-/// `#[inline]`, unless the function says how it is to be inlined (or that it is cold). The
-/// breaker's part of the body is a few loads and a branch, meant to sit in the caller as it
-/// does with the builder; left out of line, a function returning a large `Result` also pays a
-/// copy of it through memory that the inlined call does not.
+/// `#[inline]`, unless the function says how it is to be inlined (or that it is cold), or is
+/// exported under a symbol name, where rustc ignores the hint. The breaker's part of the body
+/// is a few loads and a branch, meant to sit in the caller as it does with the builder; left
+/// out of line, a function returning a large `Result` also pays a copy of it through memory
+/// that the inlined call does not.
 fn inline_hint(attrs: &[syn::Attribute]) -> Option<TokenStream> {
-    let says = attrs
+    // `unsafe(..)` wraps `no_mangle`, `export_name` and `link_section` in edition 2024.
+    const DECIDED_BY: [&str; 5] = ["inline", "cold", "no_mangle", "export_name", "unsafe"];
+    let decided = attrs
         .iter()
-        .any(|attr| attr.path().is_ident("inline") || attr.path().is_ident("cold"));
-    (!says).then(|| quote!(#[inline]))
+        .any(|attr| DECIDED_BY.iter().any(|name| attr.path().is_ident(name)));
+    (!decided).then(|| quote!(#[inline]))
 }
 
 /// The generated locals. `mixed_site` makes them invisible to the user's block (macro_rules
@@ -688,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn the_function_is_inlined_unless_it_says_otherwise() {
+    fn the_function_is_inlined_unless_it_says_otherwise_or_is_exported() {
         let plain = expand(
             quote!(),
             quote!(
@@ -702,6 +705,15 @@ mod tests {
             (quote!(#[inline(never)]), "# [inline (never)] fn f ()"),
             (quote!(#[inline(always)]), "# [inline (always)] fn f ()"),
             (quote!(#[cold]), "# [cold] fn f ()"),
+            (quote!(#[no_mangle]), "# [no_mangle] fn f ()"),
+            (
+                quote!(#[unsafe(no_mangle)]),
+                "# [unsafe (no_mangle)] fn f ()",
+            ),
+            (
+                quote!(#[export_name = "g"]),
+                "# [export_name = \"g\"] fn f ()",
+            ),
         ] {
             let out = expand(quote!(), quote!(#attr fn f() -> Result<(), E> { Ok(()) }));
             assert!(out.starts_with(kept), "{out}");

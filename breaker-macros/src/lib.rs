@@ -252,8 +252,8 @@ use proc_macro::TokenStream;
 /// visibility, attributes and doc comments are kept exactly; only the body is wrapped, and
 /// `return` and `?` inside it work as before. The function is marked `#[inline]`, so that the
 /// breaker's few instructions sit in the caller as the builder's do, unless it already carries
-/// an `#[inline(..)]` or `#[cold]` of its own: write `#[inline(never)]` to keep a large
-/// function out of line.
+/// an `#[inline(..)]` or `#[cold]` of its own or is exported (`#[no_mangle]`, `#[export_name]`):
+/// write `#[inline(never)]` to keep a large function out of line.
 ///
 /// Not supported, with a compile error saying so: `const fn`, trait method declarations
 /// without a body, a second `#[circuit]` on the same function, and anything that is not a

@@ -59,7 +59,8 @@ impl Limits {
 /// How many buckets a time window has: it slides in tenths of its length.
 const BUCKETS: u64 = 10;
 /// Bucket words tag their counts with the bucket's index modulo `2^32`, and a bucket's slot is
-/// cleared when the bucket begins, so an old count never passes for a current one.
+/// cleared when the bucket begins, so an old count passes for a current one only if its slot
+/// went untouched for `5 × 2^32` buckets (see [`sum`]).
 const TAG_BITS: u32 = 32;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const COUNT_MASK: u64 = u64::MAX >> TAG_BITS;
@@ -269,7 +270,8 @@ impl TimeWindow {
     #[inline(never)]
     fn success_to_check(&self, index: u64, successes: &Totals) -> Option<Sample> {
         // Another thread is beginning the bucket or judging. If its sum missed this success,
-        // the next judgement sees it, and looks back at the moment `min_calls` was reached.
+        // the next judgement sees it, and looks back at the moment `min_calls` was reached;
+        // unless that thread turns the window quiet, which loses it (one per thread in flight).
         let mut starts = match self.starts.try_lock() {
             Ok(starts) => starts,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
@@ -302,10 +304,14 @@ impl TimeWindow {
         // A success opens the breaker only if failures or slow calls are in the window: the
         // common quiet success sums no successes.
         let (failures, slow) = self.hits(index);
-        // If the window turned busy meanwhile, the shared words miss the successes counted
-        // since; the judging is left to the per-thread count.
-        (failures + slow != 0 && self.current.load(Ordering::Relaxed) == SHARED)
-            .then(|| self.shared_sample(index, failures, slow))
+        if failures + slow == 0 {
+            return None;
+        }
+        let sample = self.shared_sample(index, failures, slow);
+        // The words are read before `current` is: if the window turned busy meanwhile, they
+        // miss the successes counted since, and the judging is left to the per-thread count.
+        fence(Ordering::Acquire);
+        (self.current.load(Ordering::Relaxed) == SHARED).then_some(sample)
     }
 
     /// A failure or a slow call.
@@ -363,7 +369,9 @@ impl TimeWindow {
         if !self.limits.reached(fewest) {
             return None;
         }
-        Some(self.judge_now(index, successes))
+        let mut starts = self.lock();
+        let total = self.counted_total(successes);
+        Some(self.judge(&mut starts, index, total))
     }
 
     /// A failure or a slow call while quiet.
@@ -390,11 +398,19 @@ impl TimeWindow {
             self.add_shared(buckets, index);
         }
         let sample = self.shared_view(index);
+        fence(Ordering::Acquire);
         if self.current.load(Ordering::Relaxed) == SHARED {
             return Some(sample);
         }
-        // Turned busy meanwhile: the shared words miss the successes counted since.
-        Some(self.judge_now(index, successes))
+        // Turned busy meanwhile, perhaps at an earlier bucket (a thread whose clock lags): the
+        // shared words miss the successes counted since, and the bucket may not have begun.
+        let mut starts = self.lock();
+        let current = self.current.load(Ordering::Relaxed);
+        let total = match self.begin(&mut starts, index, current, successes, !failure) {
+            Begun::Counted(total) => total,
+            Begun::Shared | Begun::Already => self.counted_total(successes),
+        };
+        Some(self.judge(&mut starts, index, total))
     }
 
     /// Adds one to bucket `index` of `words`, one of the window's shared words; the first
@@ -529,13 +545,6 @@ impl TimeWindow {
         Begun::Counted(total)
     }
 
-    /// The exact view at bucket `index` of a busy window, judged under the lock.
-    fn judge_now(&self, index: u64, successes: &Totals) -> Sample {
-        let mut starts = self.lock();
-        let total = self.counted_total(successes);
-        self.judge(&mut starts, index, total)
-    }
-
     /// The successes the window counts, over the breaker's life.
     fn counted_total(&self, successes: &Totals) -> u64 {
         // Read first: an exclusion seen here comes with the count it cancels.
@@ -569,6 +578,8 @@ impl TimeWindow {
             // Turned quiet meanwhile.
             return self.shared_view(index);
         };
+        // Judging a bucket that has not begun would move `current` past the starts noted.
+        debug_assert!(index <= began, "bucket {index} judged before it began");
         let index = index.max(began);
         let (mut sample, counted) = self.view(starts, index, total);
         self.successes_at_least
@@ -665,7 +676,9 @@ fn clear_older(bucket: &AtomicU64, index: u64) {
 
 /// The counts in the buckets of the last `BUCKETS` periods up to `index`. Each slot can hold
 /// one of them, so a word counts only if its tag is that bucket's: a tag alone, modulo `2^32`,
-/// would let a word untouched for `2^32` buckets pass for another slot's bucket.
+/// would let a word untouched for `2^32` buckets pass for another slot's bucket. A word of the
+/// same slot still passes for a current one after `5 × 2^32` buckets (68 years of a 1 s
+/// window, 25 days of a 1 ms one), which `add` would then count on from.
 fn sum(buckets: &Buckets, index: u64) -> u64 {
     let latest = index % BUCKETS;
     // The bucket of `index`'s lap of the slots that is in slot 0.
@@ -1137,6 +1150,25 @@ mod tests {
         assert_eq!(w.failure(2 * SEC), Some(calls(many + 1, 1)));
         assert!(w.window.is_quiet());
         assert_eq!(w.sample(10 * SEC), calls(1, 1), "bucket 0 left");
+    }
+
+    #[test]
+    fn a_quiet_failure_that_finds_the_window_turned_busy_at_an_earlier_bucket_begins_its_own() {
+        let limits = Limits {
+            min_calls: 2,
+            ..HALF
+        };
+        let w = Timed::new(Duration::from_secs(10), limits);
+        // A failure in bucket 6 is added while quiet; before it judges, a thread whose clock
+        // lags turns the window busy at bucket 5.
+        w.window.add_shared(&w.window.failures, 6);
+        w.successes_until_busy(5 * SEC);
+        w.window.shared_hit(6, true, false, &w.totals);
+        for _ in 0..1_000 {
+            assert_eq!(w.success(6 * SEC), None);
+        }
+        // Bucket 5 has left the window; bucket 6's successes have not.
+        assert_eq!(w.sample(15 * SEC), calls(1_002, 2));
     }
 
     #[test]
