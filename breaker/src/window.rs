@@ -1330,4 +1330,39 @@ mod tests {
             "{successes} successes, expected {expected}"
         );
     }
+
+    #[test]
+    fn threads_through_alternately_quiet_and_busy_buckets_miss_at_most_one_each_per_switch() {
+        const THREADS: u64 = 4;
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        let step = std::sync::Barrier::new(THREADS as usize);
+        // Even buckets are busy and odd ones quiet, so the window switches in every bucket:
+        // to busy partway through an even one, back to quiet as the next even one begins.
+        let per = |bucket: u64| if bucket % 2 == 0 { 300 } else { 2 };
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    for bucket in 0..40 {
+                        for i in 0..per(bucket) {
+                            if i % 10 == 5 {
+                                w.failure(bucket * SEC);
+                            } else {
+                                w.success(bucket * SEC);
+                            }
+                        }
+                        step.wait();
+                    }
+                });
+            }
+        });
+        let seen = w.sample(39 * SEC);
+        let failures: u64 = (30..40).map(|b| THREADS * (per(b) / 10)).sum();
+        let successes: u64 = (30..40).map(|b| THREADS * (per(b) - per(b) / 10)).sum();
+        assert_eq!(seen.failures, failures, "failures are never switched");
+        let counted = seen.calls - seen.failures;
+        assert!(
+            counted.abs_diff(successes) <= THREADS * BUCKETS,
+            "{counted} successes, expected {successes}"
+        );
+    }
 }
