@@ -1338,7 +1338,7 @@ mod tests {
         let step = std::sync::Barrier::new(THREADS as usize);
         // Even buckets are busy and odd ones quiet, so the window switches in every bucket:
         // to busy partway through an even one, back to quiet as the next even one begins.
-        let per = |bucket: u64| if bucket % 2 == 0 { 300 } else { 2 };
+        let per = |bucket: u64| if bucket.is_multiple_of(2) { 300 } else { 2 };
         std::thread::scope(|s| {
             for _ in 0..THREADS {
                 s.spawn(|| {
