@@ -271,7 +271,7 @@ impl TimeWindow {
     fn success_to_check(&self, index: u64, successes: &Totals) -> Option<Sample> {
         // Another thread is beginning the bucket or judging. If its sum missed this success,
         // the next judgement sees it, and looks back at the moment `min_calls` was reached;
-        // unless that thread turns the window quiet, which loses it (one per thread in flight).
+        // unless that thread turns the window quiet, which loses it.
         let mut starts = match self.starts.try_lock() {
             Ok(starts) => starts,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
