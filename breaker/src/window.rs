@@ -481,11 +481,13 @@ impl TimeWindow {
 
     /// Turns a busy window quiet at bucket `index`: the shared words get the successes of each
     /// bucket in the window by the starts, the latest begun one ending at the total `end`.
-    fn share(&self, starts: &Starts, index: u64, end: u64) {
+    /// Bucket `index` gets the successes counted since the total `read`: they found the lock
+    /// taken or the bucket not begun, and only the totals hold them.
+    fn share(&self, starts: &Starts, index: u64, end: u64, read: u64, successes: &Totals) {
         let mut next_start = end;
-        for bucket in (index.saturating_sub(BUCKETS - 1)..=index).rev() {
+        for bucket in (index.saturating_sub(BUCKETS - 1)..index).rev() {
             let slot = slot(bucket);
-            let count = if bucket != index && starts.index[slot] == bucket {
+            let count = if starts.index[slot] == bucket {
                 let count = next_start.saturating_sub(starts.total[slot]);
                 next_start = starts.total[slot];
                 count
@@ -494,6 +496,10 @@ impl TimeWindow {
             };
             self.successes[slot].store(Tagged::new(bucket, count).0, Ordering::Relaxed);
         }
+        // Read last, so that only successes counted from here until `current` changes (a few
+        // instructions) can go unseen.
+        let arrived = self.counted_total(successes).saturating_sub(read);
+        self.successes[slot(index)].store(Tagged::new(index, arrived).0, Ordering::Relaxed);
         self.clear_slot(index);
         self.current.store(SHARED, Ordering::Release);
     }
@@ -532,7 +538,7 @@ impl TimeWindow {
             0
         };
         if last_bucket < busy() / 2 {
-            self.share(starts, index, start);
+            self.share(starts, index, start, total, successes);
             return Begun::Shared;
         }
         starts.index[slot(index)] = index;
@@ -1169,6 +1175,26 @@ mod tests {
         }
         // Bucket 5 has left the window; bucket 6's successes have not.
         assert_eq!(w.sample(15 * SEC), calls(1_002, 2));
+    }
+
+    #[test]
+    fn successes_that_find_the_lock_taken_while_the_window_turns_quiet_count_in_their_bucket() {
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
+        // The thread turning the window quiet at bucket 1 holds the lock from its read of the
+        // totals to the switch; successes of bucket 1 meanwhile find the lock taken.
+        let starts = w.window.lock();
+        let read = w.window.counted_total(&w.totals);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    assert_eq!(w.success(SEC), None);
+                }
+            });
+        });
+        w.window.share(&starts, 1, read, read, &w.totals);
+        drop(starts);
+        assert!(w.window.is_quiet());
+        assert_eq!(w.sample(SEC), calls(3, 0));
     }
 
     #[test]
