@@ -369,9 +369,7 @@ impl TimeWindow {
         if !self.limits.reached(fewest) {
             return None;
         }
-        let mut starts = self.lock();
-        let total = self.counted_total(successes);
-        Some(self.judge(&mut starts, index, total))
+        Some(self.judge_locked(index, successes, !failure))
     }
 
     /// A failure or a slow call while quiet.
@@ -402,15 +400,21 @@ impl TimeWindow {
         if self.current.load(Ordering::Relaxed) == SHARED {
             return Some(sample);
         }
-        // Turned busy meanwhile, perhaps at an earlier bucket (a thread whose clock lags): the
-        // shared words miss the successes counted since, and the bucket may not have begun.
+        // Turned busy meanwhile: the shared words miss the successes counted since.
+        Some(self.judge_locked(index, successes, !failure))
+    }
+
+    /// The exact view at bucket `index` of an outcome already added, judged under the lock.
+    /// The window may have switched since the caller looked, even to busy at an earlier bucket
+    /// (for a success whose clock lags), so the bucket begins first if it has not.
+    fn judge_locked(&self, index: u64, successes: &Totals, own_success: bool) -> Sample {
         let mut starts = self.lock();
         let current = self.current.load(Ordering::Relaxed);
-        let total = match self.begin(&mut starts, index, current, successes, !failure) {
+        let total = match self.begin(&mut starts, index, current, successes, own_success) {
             Begun::Counted(total) => total,
             Begun::Shared | Begun::Already => self.counted_total(successes),
         };
-        Some(self.judge(&mut starts, index, total))
+        self.judge(&mut starts, index, total)
     }
 
     /// Adds one to bucket `index` of `words`, one of the window's shared words; the first
@@ -455,8 +459,9 @@ impl TimeWindow {
         }
     }
 
-    /// Turns a quiet window busy at bucket `index`: each bucket's start becomes the success
-    /// total now, less the shared counts of it and the buckets after it.
+    /// Turns a quiet window busy at bucket `index` (or the latest the words hold): each bucket's
+    /// start becomes the success total now, less the shared counts of it and the buckets after
+    /// it.
     #[cold]
     #[inline(never)]
     fn count_per_thread(&self, index: u64, successes: &Totals) -> Option<Sample> {
@@ -465,6 +470,10 @@ impl TimeWindow {
             return None;
         }
         let total = self.counted_total(successes);
+        // A success whose clock lags may reach the bar in an older bucket: the window turns
+        // busy at the latest bucket the words hold, so that the shared counts of every bucket
+        // come off the total.
+        let index = self.latest_held(index);
         **starts = Starts::EMPTY;
         let mut start = total;
         for bucket in (index.saturating_sub(BUCKETS - 1)..=index).rev() {
@@ -477,6 +486,19 @@ impl TimeWindow {
             .store(self.current_for(index, false), Ordering::Relaxed);
         let sample = self.judge(&mut starts, index, total);
         (sample.failures != 0 || sample.slow != 0).then_some(sample)
+    }
+
+    /// The latest bucket from `index` on that a shared word holds.
+    fn latest_held(&self, index: u64) -> u64 {
+        (index + 1..index + BUCKETS)
+            .rev()
+            .find(|&later| {
+                [&self.successes, &self.failures]
+                    .into_iter()
+                    .chain(&self.slow)
+                    .any(|words| Tagged(words[slot(later)].load(Ordering::Relaxed)).is(later))
+            })
+            .unwrap_or(index)
     }
 
     /// Turns a busy window quiet at bucket `index`: the shared words get the successes of each
@@ -1195,6 +1217,48 @@ mod tests {
         drop(starts);
         assert!(w.window.is_quiet());
         assert_eq!(w.sample(SEC), calls(3, 0));
+    }
+
+    #[test]
+    fn a_late_success_that_turns_the_window_busy_keeps_the_later_buckets_successes() {
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 5);
+        let b = busy();
+        for _ in 0..2 * b {
+            w.success(5 * SEC);
+        }
+        for _ in 0..20 * b {
+            w.success(6 * SEC);
+        }
+        // Bucket 7 sees nothing, so bucket 8 begins quiet.
+        w.success(8 * SEC);
+        assert!(w.window.is_quiet());
+        for _ in 0..2 * b + 3 {
+            assert!(!w.failure(8 * SEC).is_some_and(|s| HALF.trips(s)));
+        }
+        // A success whose clock read bucket 5 lifts that bucket's shared count to the bar.
+        w.success(5 * SEC);
+        assert!(!w.window.is_quiet());
+        let judged = w.success(8 * SEC);
+        assert!(!judged.is_some_and(|s| HALF.trips(s)), "judged {judged:?}");
+        assert_eq!(w.sample(8 * SEC), calls(24 * b + 6, 2 * b + 3));
+    }
+
+    #[test]
+    fn a_failure_judged_after_the_window_turned_busy_at_an_earlier_bucket_begins_its_own() {
+        let w = Timed::busy_at(Duration::from_secs(10), HALF, 8);
+        // A failure at bucket 8 finds it begun and is added; before it takes the lock to
+        // judge, the breaker closes anew (a reset), and successes whose clock lags turn the
+        // window busy at bucket 7.
+        add(&w.window.failures, 8);
+        w.window.reset();
+        w.successes_until_busy(7 * SEC);
+        w.window.judge_locked(8, &w.totals, false);
+        let began = w
+            .window
+            .current_index(w.window.current.load(Ordering::Relaxed))
+            .expect("busy");
+        assert_eq!(began, 8);
+        assert_eq!(w.window.lock().index[slot(8)], 8, "bucket 8 begun");
     }
 
     #[test]
