@@ -16,7 +16,7 @@ use crate::event::{Event, Listeners};
 use crate::name::Name;
 use crate::policy::Step;
 use crate::settings::{Active, OBSERVED, Settings, SettingsCell, TIMED};
-use crate::state::{Deadline, GEN_MASK, Mode, State, Word};
+use crate::state::{Deadline, GEN_MASK, Mode, State, Word, generations_since};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
 use crate::window::Sample;
@@ -1146,7 +1146,6 @@ impl Breaker {
     /// Closes a half-open breaker whose trials succeeded, through the ramp if there is one.
     fn recover(&self, from: Word) -> Result<(), Word> {
         let active = self.active();
-        active.rules.reset();
         let to = match active.settings.get_ramp_up() {
             Some(ramp) => {
                 let recovering = from.next(Mode::Recovering);
@@ -1155,6 +1154,9 @@ impl Breaker {
             }
             None => from.next(Mode::Closed),
         };
+        // Before the transition, so that the new period's outcomes are all in the window; a
+        // thread that loses the race to close does not empty it again.
+        active.rules.reset(to.generation());
         self.transition(from, to)?;
         self.reopen_streak.store(0, Ordering::Relaxed);
         Ok(())
@@ -1171,7 +1173,7 @@ impl Breaker {
         let _ = self
             .deadline
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-                let age = generation.wrapping_sub(Deadline(current).generation()) & GEN_MASK;
+                let age = generations_since(generation, Deadline(current).generation());
                 (age < GEN_MASK / 2).then_some(new.0)
             });
     }
@@ -1195,7 +1197,7 @@ impl Breaker {
                 self.publish_deadline(next.generation(), cooldown);
             }
             if mode == Mode::Closed {
-                self.active().rules.reset();
+                self.active().rules.reset(next.generation());
             }
             match self.transition(word, next) {
                 Ok(()) => return,
@@ -1320,6 +1322,32 @@ mod tests {
         let _ = b.call(fail);
         assert_eq!(b.state(), State::Open, "1 of 2, not 1 of 3");
         assert_eq!(b.report().successes(), 2, "still counted for life");
+    }
+
+    #[test]
+    fn a_trial_that_lost_the_race_to_close_leaves_the_new_periods_window_alone() {
+        for settings in [
+            half_of_four_in_ten_seconds(),
+            Settings::default().failure_rate(0.5).window_calls(10),
+        ] {
+            let clock = ManualClock::new();
+            let b = breaker(&clock, settings.min_calls(2).half_open_calls(2));
+            b.half_open();
+            let first = b.acquire().unwrap();
+            let _second = b.acquire().unwrap();
+            // The second trial's thread read the half-open word and will try to close from it.
+            let stale = b.load();
+            first.success();
+            assert_eq!(b.state(), State::Closed);
+            let _ = b.call(fail);
+            assert!(b.recover(stale).is_err());
+            let _ = b.call(fail);
+            assert_eq!(
+                b.state(),
+                State::Open,
+                "2 of 2 calls of the closed period failed"
+            );
+        }
     }
 
     #[test]

@@ -198,10 +198,11 @@ impl Rules {
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
-    /// Forgets the window, when the breaker closes anew or gets these rules.
-    pub(crate) fn reset(&self) {
+    /// Forgets the window when the breaker closes anew, into `generation`: once per generation,
+    /// and never for one older than the last.
+    pub(crate) fn reset(&self, generation: u32) {
         if let Some(window) = &self.window {
-            window.reset();
+            window.reset(generation);
         }
     }
 

@@ -116,6 +116,12 @@ pub(crate) const MAX_COUNT: u32 = (1 << COUNT_BITS) - 1;
 pub(crate) const MAX_IN_FLIGHT: u32 = (1 << IN_FLIGHT_BITS) - 1;
 pub(crate) const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 
+/// How many generations `generation` comes after `earlier`, modulo the field's width: under
+/// half of it, `generation` is not the older of the two.
+pub(crate) fn generations_since(generation: u32, earlier: u32) -> u32 {
+    generation.wrapping_sub(earlier) & GEN_MASK
+}
+
 /// One decoded value of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);

@@ -12,11 +12,12 @@
 //!
 //! The call window keeps one bit per recent call in a ring.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
+use crate::state::{GEN_MASK, generations_since};
 use crate::totals::{Kind, Totals, tables_made};
 
 /// What a window saw: outcomes that counted, and how many of them were failures and slow.
@@ -130,6 +131,8 @@ pub(crate) struct TimeWindow {
     /// Successes in the lifetime totals that the window does not count: those of calls
     /// admitted in another state or generation. Moves only on those rare successes.
     excluded: AtomicU64,
+    /// See [`claim_reset`].
+    emptied_for: AtomicU32,
     /// While busy, the success total at the start of each bucket. Only written and read under
     /// the lock, which also keeps two threads from beginning the same bucket or switching the
     /// way of counting together. Boxed: the window's other fields are the ones every outcome
@@ -197,6 +200,7 @@ impl TimeWindow {
             successes: buckets(),
             successes_at_least: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
+            emptied_for: AtomicU32::new(NO_GENERATION),
             starts: Mutex::new(Box::new(Starts::EMPTY)),
         }
     }
@@ -656,9 +660,14 @@ impl TimeWindow {
         self.current.load(Ordering::Relaxed) == SHARED
     }
 
-    /// Forgets every outcome: the window starts empty, and quiet.
-    pub(crate) fn reset(&self) {
+    /// Forgets every outcome as the breaker closes into `generation`: the window starts empty,
+    /// and quiet. Under the lock, so that a reset [`claim_reset`] turns away returns only
+    /// once the one it lost to is done.
+    pub(crate) fn reset(&self, generation: u32) {
         let mut starts = self.lock();
+        if !claim_reset(&self.emptied_for, generation) {
+            return;
+        }
         **starts = Starts::EMPTY;
         for bucket in [&self.failures, &self.successes]
             .into_iter()
@@ -670,6 +679,24 @@ impl TimeWindow {
         self.successes_at_least.store(0, Ordering::Relaxed);
         self.current.store(SHARED, Ordering::Release);
     }
+}
+
+/// `emptied_for` before any reset.
+const NO_GENERATION: u32 = u32::MAX;
+
+/// Whether a reset as the breaker closes into `generation` empties a window last emptied for
+/// the generation in `emptied_for`: once per generation, and never for one older than the
+/// last. Threads can race to close a breaker from the same half-open state; each resets before
+/// its transition, and a loser's reset, coming after the winner's, would empty the window of
+/// the new period's first outcomes.
+fn claim_reset(emptied_for: &AtomicU32, generation: u32) -> bool {
+    emptied_for
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            let newer = last == NO_GENERATION
+                || (1..GEN_MASK / 2).contains(&generations_since(generation, last));
+            newer.then_some(generation)
+        })
+        .is_ok()
 }
 
 /// Adds one to bucket `index`, starting it afresh if it holds an older period. Returns the
@@ -732,6 +759,8 @@ pub(crate) struct CallWindow {
     cursor: AtomicU64,
     failures: Ring,
     slow: Option<Ring>,
+    /// See [`claim_reset`].
+    emptied_for: AtomicU32,
 }
 
 /// A ring of bits and the number of bits set.
@@ -789,6 +818,7 @@ impl CallWindow {
             cursor: AtomicU64::new(0),
             failures: Ring::new(size),
             slow: limits.slow_rate.is_some().then(|| Ring::new(size)),
+            emptied_for: AtomicU32::new(NO_GENERATION),
         }
     }
 
@@ -825,7 +855,14 @@ impl CallWindow {
         }
     }
 
-    pub(crate) fn reset(&self) {
+    /// Forgets every outcome as the breaker closes into `generation` (see [`claim_reset`]).
+    /// Without a lock, one case of the race to close is left: a thread that claims the reset
+    /// first, loses the transition, and is preempted between its claim and its clearing empties
+    /// the window of what the new period recorded meanwhile.
+    pub(crate) fn reset(&self, generation: u32) {
+        if !claim_reset(&self.emptied_for, generation) {
+            return;
+        }
         self.cursor.store(0, Ordering::Relaxed);
         self.failures.reset();
         if let Some(ring) = &self.slow {
@@ -882,10 +919,10 @@ impl Window {
         }
     }
 
-    pub(crate) fn reset(&self) {
+    pub(crate) fn reset(&self, generation: u32) {
         match self {
-            Window::Time(w) => w.reset(),
-            Window::Calls(w) => w.reset(),
+            Window::Time(w) => w.reset(generation),
+            Window::Calls(w) => w.reset(generation),
         }
     }
 
@@ -1127,7 +1164,7 @@ mod tests {
         let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         w.success(0);
         w.failure(0);
-        w.window.reset();
+        w.window.reset(1);
         assert!(w.window.is_quiet());
         assert_eq!(w.sample(0), calls(0, 0));
         assert_eq!(w.success(0), None);
@@ -1250,7 +1287,7 @@ mod tests {
         // judge, the breaker closes anew (a reset), and successes whose clock lags turn the
         // window busy at bucket 7.
         add(&w.window.failures, 8);
-        w.window.reset();
+        w.window.reset(1);
         w.successes_until_busy(7 * SEC);
         w.window.judge_locked(8, &w.totals, false);
         let began = w
@@ -1259,6 +1296,38 @@ mod tests {
             .expect("busy");
         assert_eq!(began, 8);
         assert_eq!(w.window.lock().index[slot(8)], 8, "bucket 8 begun");
+    }
+
+    #[test]
+    fn a_window_is_emptied_once_per_generation_and_never_for_an_older_one() {
+        let w = Timed::new(Duration::from_secs(10), HALF);
+        let calls_window = CallWindow::new(10, HALF);
+        let fail_once = || {
+            w.failure(SEC);
+            calls_window.record(true, false);
+        };
+        let failures = || (w.sample(SEC).failures, calls_window.sample().failures);
+        fail_once();
+        w.window.reset(5);
+        calls_window.reset(5);
+        assert_eq!(failures(), (0, 0));
+        for generation in [5, 4, GEN_MASK / 2 + 6] {
+            fail_once();
+            w.window.reset(generation);
+            calls_window.reset(generation);
+            assert_eq!(failures(), (1, 1), "reset for generation {generation}");
+            w.window.reset(6);
+            calls_window.reset(6);
+            assert_eq!(failures(), (0, 0));
+            // Back to generation 5 for the next round.
+            w.window.emptied_for.store(5, Ordering::Relaxed);
+            calls_window.emptied_for.store(5, Ordering::Relaxed);
+        }
+        // Generations wrap around.
+        w.window.emptied_for.store(GEN_MASK, Ordering::Relaxed);
+        fail_once();
+        w.window.reset(0);
+        assert_eq!(w.sample(SEC).failures, 0);
     }
 
     #[test]
@@ -1357,7 +1426,7 @@ mod tests {
         assert_eq!((w.sample().calls, w.sample().failures), (3, 2));
         w.record(false, false); // overwrites the first failure
         assert_eq!((w.sample().calls, w.sample().failures), (3, 1));
-        w.reset();
+        w.reset(1);
         assert_eq!(w.sample(), Sample::default());
         assert_eq!(w.record(false, false), None, "no failure left to trip on");
     }
