@@ -19,7 +19,7 @@ use crate::settings::{Active, OBSERVED, Settings, SettingsCell, TIMED};
 use crate::state::{Deadline, GEN_MASK, Mode, State, Word, generations_since};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::totals::{Kind, Totals};
-use crate::window::Sample;
+use crate::window::{Closing, Sample};
 
 /// A circuit breaker: it lets calls through while the guarded dependency is healthy, turns them
 /// away for a cooldown once it is not, then lets a few trial calls decide whether to close again.
@@ -1154,9 +1154,11 @@ impl Breaker {
             }
             None => from.next(Mode::Closed),
         };
-        // Before the transition, so that the new period's outcomes are all in the window; a
-        // thread that loses the race to close does not empty it again.
-        active.rules.reset(to.generation());
+        active.rules.reset(&Closing {
+            generation: to.generation(),
+            live: &|| self.load().generation(),
+            again: false,
+        });
         self.transition(from, to)?;
         self.reopen_streak.store(0, Ordering::Relaxed);
         Ok(())
@@ -1190,6 +1192,9 @@ impl Breaker {
 
     fn set_mode(&self, mode: Mode) {
         let mut word = self.load();
+        // The generation this call emptied the window for, to empty it again on a retry: the
+        // outcome that made the transition fail may be in it.
+        let mut emptied_for = None;
         loop {
             let next = word.next(mode);
             if mode == Mode::Open {
@@ -1197,7 +1202,13 @@ impl Breaker {
                 self.publish_deadline(next.generation(), cooldown);
             }
             if mode == Mode::Closed {
-                self.active().rules.reset(next.generation());
+                let generation = next.generation();
+                let emptied = self.active().rules.reset(&Closing {
+                    generation,
+                    live: &|| self.load().generation(),
+                    again: emptied_for == Some(generation),
+                });
+                emptied_for = emptied.then_some(generation);
             }
             match self.transition(word, next) {
                 Ok(()) => return,
@@ -1326,12 +1337,17 @@ mod tests {
 
     #[test]
     fn a_trial_that_lost_the_race_to_close_leaves_the_new_periods_window_alone() {
-        for settings in [
+        let windows = [
             half_of_four_in_ten_seconds(),
             Settings::default().failure_rate(0.5).window_calls(10),
-        ] {
-            let clock = ManualClock::new();
-            let b = breaker(&clock, settings.min_calls(2).half_open_calls(2));
+        ];
+        // Reconfigured just after the close, the window is a fresh one.
+        for (settings, reconfigure) in windows
+            .into_iter()
+            .flat_map(|s| [(s.clone(), false), (s, true)])
+        {
+            let settings = settings.min_calls(2).half_open_calls(2);
+            let b = breaker(&ManualClock::new(), settings.clone());
             b.half_open();
             let first = b.acquire().unwrap();
             let _second = b.acquire().unwrap();
@@ -1339,13 +1355,48 @@ mod tests {
             let stale = b.load();
             first.success();
             assert_eq!(b.state(), State::Closed);
+            if reconfigure {
+                b.reconfigure(settings).unwrap();
+            }
             let _ = b.call(fail);
             assert!(b.recover(stale).is_err());
             let _ = b.call(fail);
             assert_eq!(
                 b.state(),
                 State::Open,
-                "2 of 2 calls of the closed period failed"
+                "2 of 2 calls of the closed period failed (reconfigured: {reconfigure})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_close_after_a_long_outage_empties_the_window() {
+        for settings in [
+            half_of_four_in_ten_seconds().min_calls(2),
+            Settings::default()
+                .failure_rate(0.5)
+                .window_calls(10)
+                .min_calls(2),
+        ] {
+            let b = breaker(&ManualClock::new(), settings);
+            b.half_open();
+            let _ = b.call(ok);
+            let _ = b.call(fail);
+            let _ = b.call(fail);
+            assert_eq!(b.state(), State::Open);
+            // Half the generations later: millions of failed trials, as a long outage has.
+            let later = b.load().generation() + GEN_MASK / 2;
+            b.deadline
+                .store(Deadline::new(later - 1, 0).0, Ordering::SeqCst);
+            b.word
+                .store(Word::new(Mode::HalfOpen, later).0, Ordering::SeqCst);
+            let _ = b.call(ok);
+            assert_eq!(b.state(), State::Closed);
+            let _ = b.call(fail);
+            assert_eq!(
+                b.state(),
+                State::Closed,
+                "1 call of the new period, below min_calls"
             );
         }
     }

@@ -7,7 +7,7 @@ use crate::error::Seconds;
 use crate::settings::Settings;
 use crate::state::Word;
 use crate::totals::Totals;
-use crate::window::{CallWindow, Limits, Sample, TimeWindow, Window};
+use crate::window::{CallWindow, Closing, Limits, Sample, TimeWindow, Window};
 
 /// The rule that decides when a closed breaker opens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -198,12 +198,11 @@ impl Rules {
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
-    /// Forgets the window when the breaker closes anew, into `generation`: once per generation,
-    /// and never for one older than the last.
-    pub(crate) fn reset(&self, generation: u32) {
-        if let Some(window) = &self.window {
-            window.reset(generation);
-        }
+    /// Forgets the window as the breaker closes anew. Returns whether this call emptied it.
+    pub(crate) fn reset(&self, closing: &Closing<'_>) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|window| window.reset(closing))
     }
 
     /// The failure count shown in reports for a closed breaker in `word`.

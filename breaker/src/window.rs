@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
-use crate::state::{GEN_MASK, generations_since};
+use crate::state::generations_since;
 use crate::totals::{Kind, Totals, tables_made};
 
 /// What a window saw: outcomes that counted, and how many of them were failures and slow.
@@ -416,7 +416,15 @@ impl TimeWindow {
         let current = self.current.load(Ordering::Relaxed);
         let total = match self.begin(&mut starts, index, current, successes, own_success) {
             Begun::Counted(total) => total,
-            Begun::Shared | Begun::Already => self.counted_total(successes),
+            Begun::Shared => {
+                // `share` leaves the success being recorded to its caller, which here is done
+                // with the shared words.
+                if own_success {
+                    self.add_shared(&self.successes, index);
+                }
+                self.counted_total(successes)
+            }
+            Begun::Already => self.counted_total(successes),
         };
         self.judge(&mut starts, index, total)
     }
@@ -660,13 +668,14 @@ impl TimeWindow {
         self.current.load(Ordering::Relaxed) == SHARED
     }
 
-    /// Forgets every outcome as the breaker closes into `generation`: the window starts empty,
-    /// and quiet. Under the lock, so that a reset [`claim_reset`] turns away returns only
-    /// once the one it lost to is done.
-    pub(crate) fn reset(&self, generation: u32) {
+    /// Forgets every outcome as the breaker closes (see [`claim_reset`]): the window starts
+    /// empty, and quiet. Under the lock, so that a thread whose claim is turned away, and then
+    /// makes its transition, does so only once the reset it lost to is done. Returns whether it
+    /// emptied the window.
+    pub(crate) fn reset(&self, closing: &Closing<'_>) -> bool {
         let mut starts = self.lock();
-        if !claim_reset(&self.emptied_for, generation) {
-            return;
+        if !claim_reset(&self.emptied_for, closing) {
+            return false;
         }
         **starts = Starts::EMPTY;
         for bucket in [&self.failures, &self.successes]
@@ -678,23 +687,38 @@ impl TimeWindow {
         }
         self.successes_at_least.store(0, Ordering::Relaxed);
         self.current.store(SHARED, Ordering::Release);
+        true
     }
 }
 
 /// `emptied_for` before any reset.
 const NO_GENERATION: u32 = u32::MAX;
 
-/// Whether a reset as the breaker closes into `generation` empties a window last emptied for
-/// the generation in `emptied_for`: once per generation, and never for one older than the
-/// last. Threads can race to close a breaker from the same half-open state; each resets before
-/// its transition, and a loser's reset, coming after the winner's, would empty the window of
-/// the new period's first outcomes.
-fn claim_reset(emptied_for: &AtomicU32, generation: u32) -> bool {
+/// A breaker closing into a new generation, which empties its window.
+pub(crate) struct Closing<'a> {
+    /// The generation the breaker's transition leads to.
+    pub(crate) generation: u32,
+    /// Reads the breaker's generation now.
+    pub(crate) live: &'a dyn Fn() -> u32,
+    /// Whether the caller emptied the window for this generation already and, its transition
+    /// having failed on a change within the generation before it, tries again.
+    pub(crate) again: bool,
+}
+
+/// Whether the window, last emptied for the generation in `emptied_for`, is emptied as the
+/// breaker closes. Each closing thread empties it before its transition, so that the new
+/// period's outcomes all land in it; but threads race to close from the same half-open state,
+/// and the losers' transitions fail. So the window is emptied only while the transition is
+/// still to come (the breaker's generation is the one before), which turns away a loser that
+/// comes after it; and once per generation (unless the one that emptied it tries again), so
+/// that a loser that comes before it leaves the winner nothing to wait for but its lock.
+fn claim_reset(emptied_for: &AtomicU32, closing: &Closing<'_>) -> bool {
+    if generations_since(closing.generation, (closing.live)()) != 1 {
+        return false;
+    }
     emptied_for
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-            let newer = last == NO_GENERATION
-                || (1..GEN_MASK / 2).contains(&generations_since(generation, last));
-            newer.then_some(generation)
+            (closing.again || last != closing.generation).then_some(closing.generation)
         })
         .is_ok()
 }
@@ -855,19 +879,20 @@ impl CallWindow {
         }
     }
 
-    /// Forgets every outcome as the breaker closes into `generation` (see [`claim_reset`]).
-    /// Without a lock, one case of the race to close is left: a thread that claims the reset
-    /// first, loses the transition, and is preempted between its claim and its clearing empties
-    /// the window of what the new period recorded meanwhile.
-    pub(crate) fn reset(&self, generation: u32) {
-        if !claim_reset(&self.emptied_for, generation) {
-            return;
+    /// Forgets every outcome as the breaker closes (see [`claim_reset`]). Without a lock, one
+    /// case of the race to close is left: a thread that claims the reset first, loses the
+    /// transition, and is preempted between its claim and its clearing empties the window of
+    /// what the new period recorded meanwhile. Returns whether it emptied the window.
+    pub(crate) fn reset(&self, closing: &Closing<'_>) -> bool {
+        if !claim_reset(&self.emptied_for, closing) {
+            return false;
         }
         self.cursor.store(0, Ordering::Relaxed);
         self.failures.reset();
         if let Some(ring) = &self.slow {
             ring.reset();
         }
+        true
     }
 }
 
@@ -919,10 +944,10 @@ impl Window {
         }
     }
 
-    pub(crate) fn reset(&self, generation: u32) {
+    pub(crate) fn reset(&self, closing: &Closing<'_>) -> bool {
         match self {
-            Window::Time(w) => w.reset(generation),
-            Window::Calls(w) => w.reset(generation),
+            Window::Time(w) => w.reset(closing),
+            Window::Calls(w) => w.reset(closing),
         }
     }
 
@@ -944,6 +969,7 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::GEN_MASK;
 
     const SEC: u64 = 1_000_000_000;
 
@@ -952,6 +978,17 @@ mod tests {
         failure_rate: Some(0.5),
         slow_rate: None,
     };
+
+    /// The first close of a breaker, from generation 0.
+    const FIRST_CLOSE: Closing<'static> = Closing {
+        generation: 1,
+        live: &generation_zero,
+        again: false,
+    };
+
+    fn generation_zero() -> u32 {
+        0
+    }
 
     /// A time window and the success totals it reads, as a breaker holds them.
     struct Timed {
@@ -1164,7 +1201,7 @@ mod tests {
         let w = Timed::busy_at(Duration::from_secs(10), HALF, 0);
         w.success(0);
         w.failure(0);
-        w.window.reset(1);
+        w.window.reset(&FIRST_CLOSE);
         assert!(w.window.is_quiet());
         assert_eq!(w.sample(0), calls(0, 0));
         assert_eq!(w.success(0), None);
@@ -1287,7 +1324,7 @@ mod tests {
         // judge, the breaker closes anew (a reset), and successes whose clock lags turn the
         // window busy at bucket 7.
         add(&w.window.failures, 8);
-        w.window.reset(1);
+        w.window.reset(&FIRST_CLOSE);
         w.successes_until_busy(7 * SEC);
         w.window.judge_locked(8, &w.totals, false);
         let began = w
@@ -1299,7 +1336,7 @@ mod tests {
     }
 
     #[test]
-    fn a_window_is_emptied_once_per_generation_and_never_for_an_older_one() {
+    fn a_window_is_emptied_only_before_its_breakers_transition_and_once_unless_again() {
         let w = Timed::new(Duration::from_secs(10), HALF);
         let calls_window = CallWindow::new(10, HALF);
         let fail_once = || {
@@ -1307,27 +1344,54 @@ mod tests {
             calls_window.record(true, false);
         };
         let failures = || (w.sample(SEC).failures, calls_window.sample().failures);
+        let reset = |generation: u32, live: u32, again: bool| {
+            let closing = Closing {
+                generation,
+                live: &|| live,
+                again,
+            };
+            (w.window.reset(&closing), calls_window.reset(&closing))
+        };
         fail_once();
-        w.window.reset(5);
-        calls_window.reset(5);
+        assert_eq!(reset(8, 7, false), (true, true));
         assert_eq!(failures(), (0, 0));
-        for generation in [5, 4, GEN_MASK / 2 + 6] {
-            fail_once();
-            w.window.reset(generation);
-            calls_window.reset(generation);
-            assert_eq!(failures(), (1, 1), "reset for generation {generation}");
-            w.window.reset(6);
-            calls_window.reset(6);
-            assert_eq!(failures(), (0, 0));
-            // Back to generation 5 for the next round.
-            w.window.emptied_for.store(5, Ordering::Relaxed);
-            calls_window.emptied_for.store(5, Ordering::Relaxed);
-        }
-        // Generations wrap around.
-        w.window.emptied_for.store(GEN_MASK, Ordering::Relaxed);
         fail_once();
-        w.window.reset(0);
-        assert_eq!(w.sample(SEC).failures, 0);
+        // Other threads closing into the same generation, before or after the transition, and
+        // one that lost a race long ago.
+        assert_eq!(reset(8, 7, false), (false, false));
+        assert_eq!(reset(8, 8, false), (false, false));
+        assert_eq!(reset(3, 500, false), (false, false));
+        assert_eq!(failures(), (1, 1));
+        // The thread that emptied it, trying its transition again.
+        assert_eq!(reset(8, 7, true), (true, true));
+        assert_eq!(failures(), (0, 0));
+        // The next close, however many generations later; generations wrap around.
+        fail_once();
+        assert_eq!(reset(0, GEN_MASK, false), (true, true));
+        assert_eq!(failures(), (0, 0));
+    }
+
+    #[test]
+    fn a_slow_success_judged_under_the_lock_as_the_window_turns_quiet_is_counted() {
+        const SLOW: Limits = Limits {
+            min_calls: 1,
+            failure_rate: None,
+            slow_rate: Some(0.5),
+        };
+        let w = Timed::busy_at(Duration::from_secs(10), SLOW, 8);
+        // A slow success at bucket 8 found the bucket begun, then the breaker closed anew and
+        // the window turned busy at bucket 6 before the success took the lock.
+        w.window.reset(&FIRST_CLOSE);
+        let before = w.successes_until_busy(6 * SEC);
+        w.totals.bump(Kind::Success);
+        add(w.window.slow.as_ref().unwrap(), 8);
+        let judged = w.window.judge_locked(8, &w.totals, true);
+        assert!(w.window.is_quiet());
+        assert_eq!(
+            (judged.calls, judged.slow),
+            (before + 1, 1),
+            "judged {judged:?}"
+        );
     }
 
     #[test]
@@ -1426,7 +1490,7 @@ mod tests {
         assert_eq!((w.sample().calls, w.sample().failures), (3, 2));
         w.record(false, false); // overwrites the first failure
         assert_eq!((w.sample().calls, w.sample().failures), (3, 1));
-        w.reset(1);
+        w.reset(&FIRST_CLOSE);
         assert_eq!(w.sample(), Sample::default());
         assert_eq!(w.record(false, false), None, "no failure left to trip on");
     }
