@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use breaker::{Breaker, Event, State, circuit, registry};
+use breaker::{Breaker, Event, Settings, State, circuit, registry};
 use common::{AppError, manual};
 
 const THREADS: usize = 8;
@@ -364,6 +364,75 @@ fn a_time_window_under_its_rate_stays_closed_under_contention() {
     assert_eq!(ok + failed, (THREADS * CALLS) as u64);
     let report = breaker.report();
     assert_eq!((report.successes(), report.failures()), (ok, failed));
+}
+
+/// Threads calling a time-window breaker in bursts of quiet and busy traffic, failing in
+/// waves, while the clock moves on and one thread closes, opens, half-opens and reconfigures it:
+/// nothing panics (the window checks its own state in debug builds), every outcome is in the
+/// lifetime totals, and once the storm is over the breaker judges like a fresh one.
+#[test]
+fn a_time_window_breaker_weathers_a_storm_of_traffic_and_transitions() {
+    let settings = || {
+        Settings::default()
+            .failure_rate(0.5)
+            .window(Duration::from_millis(100))
+            .min_calls(20)
+            .cooldown(Duration::from_millis(5))
+            .half_open_calls(3)
+    };
+    let (breaker, clock) = manual("conc-window-storm", |b| b.settings(settings()));
+    let tally = Tally::default();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (breaker, clock, tally) = (&breaker, &clock, &tally);
+            s.spawn(move || {
+                let mut rng = Rng::new(t);
+                for i in 0..CALLS {
+                    // Waves of failures a thousand calls long, at 0 to 90 %.
+                    let fail = rng.below(10) < (i / 1_000 + t) as u64 % 10;
+                    let result = breaker.call(|| {
+                        if fail {
+                            Err(AppError::Down("x"))
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    tally.add(&result);
+                    // Stretches of 500 calls: quiet ones, where the clock moves on after every
+                    // call, and busy ones, where one thread moves it a millisecond at a time.
+                    if i / 500 % 2 == 0 {
+                        clock.advance(Duration::from_millis(rng.below(12)));
+                    } else if t == 1 && i % 100 == 0 {
+                        clock.advance(Duration::from_millis(1));
+                    }
+                    if t == 0 && i % 250 == 0 {
+                        match rng.below(4) {
+                            0 => breaker.close(),
+                            1 => breaker.open(),
+                            2 => breaker.half_open(),
+                            _ => breaker.reconfigure(settings()).unwrap(),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let (ok, failed, rejected) = tally.get();
+    assert_eq!(ok + failed + rejected, (THREADS * CALLS) as u64);
+    let report = breaker.report();
+    assert_eq!((report.successes(), report.failures()), (ok, failed));
+
+    // Closed after the storm, at the same moment: a fresh period, 20 successes, then failures
+    // until half the calls.
+    breaker.close();
+    for _ in 0..20 {
+        breaker.call(|| Ok::<(), AppError>(())).unwrap();
+    }
+    for n in 1..=20 {
+        assert_eq!(breaker.state(), State::Closed, "after {} failures", n - 1);
+        let _ = breaker.call(|| Err::<(), AppError>(AppError::Down("x")));
+    }
+    assert_eq!(breaker.state(), State::Open, "20 failures in 40 calls");
 }
 
 /// Runs `attempts` half-open admissions per thread; returns (max trials in flight, admitted).
