@@ -790,6 +790,8 @@ pub(crate) struct CallWindow {
 /// A ring of bits and the number of bits set.
 struct Ring {
     bits: Box<[AtomicU64]>,
+    /// Moves after the bit it counts, so it can dip below zero for a moment (read as a
+    /// two's-complement `i64` by [`Ring::count`]).
     set: AtomicU64,
 }
 
@@ -825,11 +827,20 @@ impl Ring {
         }
     }
 
+    /// The bits set, as far as the count has caught up with them.
+    fn count(&self) -> u64 {
+        (self.set.load(Ordering::Relaxed) as i64).max(0) as u64
+    }
+
+    /// Clears every bit, taking each one off the count: outcomes written meanwhile keep their
+    /// bit and their count in step.
     fn reset(&self) {
         for word in self.bits.iter() {
-            word.store(0, Ordering::Relaxed);
+            let cleared = word.swap(0, Ordering::Relaxed).count_ones();
+            if cleared != 0 {
+                self.set.fetch_sub(u64::from(cleared), Ordering::Relaxed);
+            }
         }
-        self.set.store(0, Ordering::Relaxed);
     }
 }
 
@@ -861,21 +872,14 @@ impl CallWindow {
     /// Whether a failure or a slow call is among the last calls.
     #[inline]
     fn may_hold_hits(&self) -> bool {
-        self.failures.set.load(Ordering::Relaxed) != 0
-            || self
-                .slow
-                .as_ref()
-                .is_some_and(|r| r.set.load(Ordering::Relaxed) != 0)
+        self.failures.count() != 0 || self.slow.as_ref().is_some_and(|r| r.count() != 0)
     }
 
     pub(crate) fn sample(&self) -> Sample {
         Sample {
             calls: self.cursor.load(Ordering::Relaxed).min(self.size),
-            failures: self.failures.set.load(Ordering::Relaxed),
-            slow: self
-                .slow
-                .as_ref()
-                .map_or(0, |r| r.set.load(Ordering::Relaxed)),
+            failures: self.failures.count(),
+            slow: self.slow.as_ref().map_or(0, Ring::count),
         }
     }
 
@@ -1392,6 +1396,51 @@ mod tests {
             (before + 1, 1),
             "judged {judged:?}"
         );
+    }
+
+    #[test]
+    fn a_reset_between_an_outcomes_bit_and_its_count_keeps_them_in_step() {
+        let ring = Ring::new(64);
+        ring.write(3, true);
+        // An outcome's bit is in and its count not yet when the ring is emptied.
+        ring.bits[0].fetch_or(1 << 9, Ordering::Relaxed);
+        ring.reset();
+        assert_eq!(
+            ring.count(),
+            0,
+            "a count below zero for a moment reads as none"
+        );
+        ring.set.fetch_add(1, Ordering::Relaxed);
+        assert_eq!((ring.count(), ring.bits[0].load(Ordering::Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn a_call_window_emptied_while_outcomes_land_keeps_its_count_in_step_with_its_bits() {
+        let w = CallWindow::new(256, HALF);
+        let resets = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut i = 0_u64;
+                while resets.load(Ordering::Relaxed) < 20_000 {
+                    w.record(i.is_multiple_of(3), false);
+                    i += 1;
+                }
+            });
+            s.spawn(|| {
+                let again = Closing {
+                    again: true,
+                    ..FIRST_CLOSE
+                };
+                for _ in 0..20_000 {
+                    assert!(w.reset(&again));
+                    resets.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        });
+        let bits: u64 = (w.failures.bits.iter())
+            .map(|word| u64::from(word.load(Ordering::Relaxed).count_ones()))
+            .sum();
+        assert_eq!(w.sample().failures, bits);
     }
 
     #[test]
