@@ -869,10 +869,15 @@ impl CallWindow {
         (failure || slow || self.may_hold_hits()).then(|| self.sample())
     }
 
-    /// Whether a failure or a slow call is among the last calls.
+    /// Whether a failure or a slow call may be among the last calls: a count that dipped below
+    /// zero for a moment costs a judgement, no more.
     #[inline]
     fn may_hold_hits(&self) -> bool {
-        self.failures.count() != 0 || self.slow.as_ref().is_some_and(|r| r.count() != 0)
+        self.failures.set.load(Ordering::Relaxed) != 0
+            || self
+                .slow
+                .as_ref()
+                .is_some_and(|r| r.set.load(Ordering::Relaxed) != 0)
     }
 
     pub(crate) fn sample(&self) -> Sample {
