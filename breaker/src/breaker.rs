@@ -1139,6 +1139,7 @@ impl Breaker {
         let open = from.next(Mode::Open);
         self.publish_deadline(open.generation(), cooldown);
         self.transition(from, open)?;
+        self.active().rules.forget_reset();
         self.reopen_streak.store(streak, Ordering::Relaxed);
         Ok(())
     }
@@ -1211,7 +1212,12 @@ impl Breaker {
                 emptied_for = emptied.then_some(generation);
             }
             match self.transition(word, next) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if mode == Mode::Open {
+                        self.active().rules.forget_reset();
+                    }
+                    return;
+                }
                 Err(actual) => word = actual,
             }
         }
@@ -1399,6 +1405,34 @@ mod tests {
                 "1 call of the new period, below min_calls"
             );
         }
+    }
+
+    #[test]
+    fn a_close_a_whole_lap_of_generations_after_the_last_empties_the_window() {
+        let b = breaker(
+            &ManualClock::new(),
+            half_of_four_in_ten_seconds().min_calls(2),
+        );
+        b.half_open();
+        let _ = b.call(ok);
+        let closed = b.load().generation();
+        let _ = b.call(fail);
+        let _ = b.call(fail);
+        assert_eq!(b.state(), State::Open);
+        // The next close is into the same generation number, 2^24 generations on.
+        let before = closed.wrapping_sub(1) & GEN_MASK;
+        b.deadline
+            .store(Deadline::new(before, 0).0, Ordering::SeqCst);
+        b.word
+            .store(Word::new(Mode::HalfOpen, before).0, Ordering::SeqCst);
+        let _ = b.call(ok);
+        assert_eq!((b.state(), b.load().generation()), (State::Closed, closed));
+        let _ = b.call(fail);
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "1 call of the new period, below min_calls"
+        );
     }
 
     #[test]

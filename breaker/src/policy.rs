@@ -198,6 +198,13 @@ impl Rules {
             .map_or(0, |w| std::mem::size_of::<Window>() + w.heap_bytes())
     }
 
+    /// See [`Window::forget_reset`].
+    pub(crate) fn forget_reset(&self) {
+        if let Some(window) = &self.window {
+            window.forget_reset();
+        }
+    }
+
     /// Forgets the window as the breaker closes anew. Returns whether this call emptied it.
     pub(crate) fn reset(&self, closing: &Closing<'_>) -> bool {
         self.window

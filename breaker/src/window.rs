@@ -960,6 +960,17 @@ impl Window {
         }
     }
 
+    /// Forgets the generation the window was last emptied for, as the breaker opens: a claim
+    /// kept through a whole lap of generations would turn a legitimate one away, and once
+    /// open, the breaker has left every generation a pending claim could be for.
+    pub(crate) fn forget_reset(&self) {
+        let emptied_for = match self {
+            Window::Time(w) => &w.emptied_for,
+            Window::Calls(w) => &w.emptied_for,
+        };
+        emptied_for.store(NO_GENERATION, Ordering::Release);
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         let (words, other) = match self {
             Window::Time(w) => (
