@@ -1139,7 +1139,7 @@ impl Breaker {
         let open = from.next(Mode::Open);
         self.publish_deadline(open.generation(), cooldown);
         self.transition(from, open)?;
-        self.active().rules.forget_reset();
+        self.active().rules.forget_reset(open.generation());
         self.reopen_streak.store(streak, Ordering::Relaxed);
         Ok(())
     }
@@ -1214,7 +1214,7 @@ impl Breaker {
             match self.transition(word, next) {
                 Ok(()) => {
                     if mode == Mode::Open {
-                        self.active().rules.forget_reset();
+                        self.active().rules.forget_reset(next.generation());
                     }
                     return;
                 }
@@ -1433,6 +1433,51 @@ mod tests {
             State::Closed,
             "1 call of the new period, below min_calls"
         );
+    }
+
+    #[test]
+    fn a_trip_that_forgets_its_reset_claim_late_leaves_a_newer_claim_alone() {
+        for forget in [false, true] {
+            let b = breaker(
+                &ManualClock::new(),
+                Settings::default()
+                    .failure_rate(0.5)
+                    .window_calls(10)
+                    .min_calls(2)
+                    .half_open_calls(2),
+            );
+            b.half_open();
+            let _first = b.acquire().unwrap();
+            let _second = b.acquire().unwrap();
+            // Both trials succeed; B read the half-open word and closes from it (recover).
+            let stale = b.load();
+            let to = stale.next(Mode::Closed);
+            let emptied = b.active().rules.reset(&Closing {
+                generation: to.generation(),
+                live: &|| {
+                    // B's live check sees the half-open generation ...
+                    let live = b.load().generation();
+                    // ... then A wins the close and the new period records a failure ...
+                    b.recover(stale).unwrap();
+                    assert_eq!(b.state(), State::Closed);
+                    let _ = b.call(fail);
+                    // ... and a thread that tripped generations ago (held up after its
+                    // transition, say by a state-change listener) forgets its claim.
+                    if forget {
+                        b.active().rules.forget_reset(stale.generation() - 1);
+                    }
+                    live
+                },
+                again: false,
+            });
+            assert!(b.transition(stale, to).is_err(), "B lost the close");
+            let _ = b.call(fail);
+            assert_eq!(
+                (emptied, b.state()),
+                (false, State::Open),
+                "2 of 2 calls of the closed period failed (late forget_reset: {forget})"
+            );
+        }
     }
 
     #[test]

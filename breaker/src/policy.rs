@@ -199,9 +199,9 @@ impl Rules {
     }
 
     /// See [`Window::forget_reset`].
-    pub(crate) fn forget_reset(&self) {
+    pub(crate) fn forget_reset(&self, opened: u32) {
         if let Some(window) = &self.window {
-            window.forget_reset();
+            window.forget_reset(opened);
         }
     }
 

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
-use crate::state::generations_since;
+use crate::state::{GEN_MASK, generations_since};
 use crate::totals::{Kind, Totals, tables_made};
 
 /// What a window saw: outcomes that counted, and how many of them were failures and slow.
@@ -960,15 +960,20 @@ impl Window {
         }
     }
 
-    /// Forgets the generation the window was last emptied for, as the breaker opens: a claim
-    /// kept through a whole lap of generations would turn a legitimate one away, and once
-    /// open, the breaker has left every generation a pending claim could be for.
-    pub(crate) fn forget_reset(&self) {
+    /// Forgets the generation the window was last emptied for, as the breaker opens into
+    /// `opened`: a claim kept through a whole lap of generations would turn a legitimate one
+    /// away. Only a claim for `opened` or before, which the breaker has left behind; one a
+    /// later close made since (the thread that opened it held up after its transition) may
+    /// still be pending.
+    pub(crate) fn forget_reset(&self, opened: u32) {
         let emptied_for = match self {
             Window::Time(w) => &w.emptied_for,
             Window::Calls(w) => &w.emptied_for,
         };
-        emptied_for.store(NO_GENERATION, Ordering::Release);
+        let _ = emptied_for.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            let left_behind = generations_since(opened, last) <= GEN_MASK / 2;
+            (last != NO_GENERATION && left_behind).then_some(NO_GENERATION)
+        });
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -989,7 +994,6 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::GEN_MASK;
 
     const SEC: u64 = 1_000_000_000;
 
