@@ -128,6 +128,9 @@ pub(crate) struct TimeWindow {
     /// While busy, a lower bound on the successes in the window while the current bucket is
     /// the tagged one: what the last sum found. Successes only grow until the window slides.
     successes_at_least: AtomicU64,
+    /// The latest bucket that has begun, in shared words or by `current`: where an outcome
+    /// older than the window counts, rather than in its own slot, which a current bucket holds.
+    newest: AtomicU64,
     /// Successes in the lifetime totals that the window does not count: those of calls
     /// admitted in another state or generation. Moves only on those rare successes.
     excluded: AtomicU64,
@@ -199,6 +202,7 @@ impl TimeWindow {
             slow: limits.slow_rate.is_some().then(buckets),
             successes: buckets(),
             successes_at_least: AtomicU64::new(0),
+            newest: AtomicU64::new(0),
             excluded: AtomicU64::new(0),
             emptied_for: AtomicU32::new(NO_GENERATION),
             starts: Mutex::new(Box::new(Starts::EMPTY)),
@@ -212,6 +216,17 @@ impl TimeWindow {
         let estimate = ((u128::from(now) * u128::from(self.per_bucket)) >> 64) as u64;
         let short = now - estimate * self.bucket_nanos >= self.bucket_nanos;
         estimate + u64::from(short)
+    }
+
+    /// The bucket an outcome of bucket `index` counts in: its own, or the newest if it is older
+    /// than the window (a thread that read the clock a window ago).
+    fn in_window(&self, index: u64) -> u64 {
+        let newest = self.newest.load(Ordering::Relaxed);
+        if index + BUCKETS <= newest {
+            newest
+        } else {
+            index
+        }
     }
 
     /// `current` for bucket `index`.
@@ -241,12 +256,12 @@ impl TimeWindow {
     ) -> Option<Sample> {
         let now = now.min(LATEST);
         if failure || slow {
-            return self.record_hit(self.index(now), failure, slow, successes);
+            return self.record_hit(self.in_window(self.index(now)), failure, slow, successes);
         }
         if self.holds_success(now) {
             return None;
         }
-        let index = self.index(now);
+        let index = self.in_window(self.index(now));
         let current = self.current.load(Ordering::Relaxed);
         if current == SHARED {
             return self.shared_success(index, successes);
@@ -435,6 +450,7 @@ impl TimeWindow {
     fn add_shared(&self, words: &Buckets, index: u64) -> u64 {
         let (count, began) = add(words, index);
         if began {
+            self.newest.fetch_max(index, Ordering::Relaxed);
             self.clear_slot(index);
         }
         count
@@ -494,6 +510,7 @@ impl TimeWindow {
             starts.index[slot(bucket)] = bucket;
             starts.total[slot(bucket)] = start;
         }
+        self.newest.fetch_max(index, Ordering::Relaxed);
         self.current
             .store(self.current_for(index, false), Ordering::Relaxed);
         let sample = self.judge(&mut starts, index, total);
@@ -577,6 +594,7 @@ impl TimeWindow {
         }
         starts.index[slot(index)] = index;
         starts.total[slot(index)] = start;
+        self.newest.fetch_max(index, Ordering::Relaxed);
         for buckets in std::iter::once(&self.failures).chain(&self.slow) {
             clear_older(&buckets[slot(index)], index);
         }
@@ -686,6 +704,7 @@ impl TimeWindow {
             bucket.store(0, Ordering::Relaxed);
         }
         self.successes_at_least.store(0, Ordering::Relaxed);
+        self.newest.store(0, Ordering::Relaxed);
         self.current.store(SHARED, Ordering::Release);
         true
     }
@@ -1461,6 +1480,24 @@ mod tests {
             .map(|word| u64::from(word.load(Ordering::Relaxed).count_ones()))
             .sum();
         assert_eq!(w.sample().failures, bits);
+    }
+
+    #[test]
+    fn an_outcome_a_window_late_counts_in_the_newest_bucket_not_over_it() {
+        let quiet = Timed::new(Duration::from_secs(1), HALF);
+        let busy = Timed::busy_at(Duration::from_secs(1), HALF, 15);
+        let bucket = SEC / 10;
+        for w in [&quiet, &busy] {
+            for _ in 0..3 {
+                w.failure(15 * bucket);
+            }
+            w.success(15 * bucket);
+            // Threads that read the clock a window ago: bucket 5 shares bucket 15's slot.
+            w.success(5 * bucket);
+            w.failure(5 * bucket);
+            assert_eq!(w.sample(15 * bucket).failures, 4);
+        }
+        assert_eq!(quiet.sample(15 * bucket), calls(6, 4));
     }
 
     #[test]
