@@ -1375,8 +1375,16 @@ mod tests {
         }
     }
 
+    /// Puts `b` half-open at `generation`, as the trial cycles of an outage that long would.
+    fn half_open_at(b: &Breaker, generation: u32) {
+        let open = generation.wrapping_sub(1) & GEN_MASK;
+        b.deadline.store(Deadline::new(open, 0).0, Ordering::SeqCst);
+        b.word
+            .store(Word::new(Mode::HalfOpen, generation).0, Ordering::SeqCst);
+    }
+
     #[test]
-    fn a_close_after_a_long_outage_empties_the_window() {
+    fn a_close_long_after_the_last_empties_the_window() {
         for settings in [
             half_of_four_in_ten_seconds().min_calls(2),
             Settings::default()
@@ -1384,55 +1392,27 @@ mod tests {
                 .window_calls(10)
                 .min_calls(2),
         ] {
-            let b = breaker(&ManualClock::new(), settings);
-            b.half_open();
-            let _ = b.call(ok);
-            let _ = b.call(fail);
-            let _ = b.call(fail);
-            assert_eq!(b.state(), State::Open);
-            // Half the generations later: millions of failed trials, as a long outage has.
-            let later = b.load().generation() + GEN_MASK / 2;
-            b.deadline
-                .store(Deadline::new(later - 1, 0).0, Ordering::SeqCst);
-            b.word
-                .store(Word::new(Mode::HalfOpen, later).0, Ordering::SeqCst);
-            let _ = b.call(ok);
-            assert_eq!(b.state(), State::Closed);
-            let _ = b.call(fail);
-            assert_eq!(
-                b.state(),
-                State::Closed,
-                "1 call of the new period, below min_calls"
-            );
+            // Half a lap of generations on (millions of failed trials, as a long outage has),
+            // and a whole lap: the same generation number as the last close.
+            for later in [GEN_MASK / 2 + 2, GEN_MASK + 1] {
+                let b = breaker(&ManualClock::new(), settings.clone());
+                b.half_open();
+                let _ = b.call(ok);
+                let target = b.load().generation().wrapping_add(later) & GEN_MASK;
+                let _ = b.call(fail);
+                let _ = b.call(fail);
+                assert_eq!(b.state(), State::Open);
+                half_open_at(&b, target.wrapping_sub(1) & GEN_MASK);
+                let _ = b.call(ok);
+                assert_eq!((b.state(), b.load().generation()), (State::Closed, target));
+                let _ = b.call(fail);
+                assert_eq!(
+                    b.state(),
+                    State::Closed,
+                    "1 call of the new period, below min_calls ({later} generations on)"
+                );
+            }
         }
-    }
-
-    #[test]
-    fn a_close_a_whole_lap_of_generations_after_the_last_empties_the_window() {
-        let b = breaker(
-            &ManualClock::new(),
-            half_of_four_in_ten_seconds().min_calls(2),
-        );
-        b.half_open();
-        let _ = b.call(ok);
-        let closed = b.load().generation();
-        let _ = b.call(fail);
-        let _ = b.call(fail);
-        assert_eq!(b.state(), State::Open);
-        // The next close is into the same generation number, 2^24 generations on.
-        let before = closed.wrapping_sub(1) & GEN_MASK;
-        b.deadline
-            .store(Deadline::new(before, 0).0, Ordering::SeqCst);
-        b.word
-            .store(Word::new(Mode::HalfOpen, before).0, Ordering::SeqCst);
-        let _ = b.call(ok);
-        assert_eq!((b.state(), b.load().generation()), (State::Closed, closed));
-        let _ = b.call(fail);
-        assert_eq!(
-            b.state(),
-            State::Closed,
-            "1 call of the new period, below min_calls"
-        );
     }
 
     #[test]

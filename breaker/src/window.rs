@@ -1068,6 +1068,35 @@ mod tests {
             w
         }
 
+        /// `threads` threads recording together through the first `buckets` one-second buckets,
+        /// waiting for each other at the end of each: `per(bucket)` outcomes each, the
+        /// `failing`-th of every ten a failure.
+        fn threads_through_buckets(
+            &self,
+            threads: u64,
+            buckets: u64,
+            per: impl Fn(u64) -> u64 + Sync,
+            failing: u64,
+        ) {
+            let step = std::sync::Barrier::new(threads as usize);
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        for bucket in 0..buckets {
+                            for i in 0..per(bucket) {
+                                if i % 10 == failing {
+                                    self.failure(bucket * SEC);
+                                } else {
+                                    self.success(bucket * SEC);
+                                }
+                            }
+                            step.wait();
+                        }
+                    });
+                }
+            });
+        }
+
         /// Successes at `now` until the window turns busy; how many it took.
         fn successes_until_busy(&self, now: u64) -> u64 {
             (1..)
@@ -1626,23 +1655,7 @@ mod tests {
         const THREADS: u64 = 4;
         const PER_BUCKET: u64 = 500;
         let w = Timed::new(Duration::from_secs(10), HALF);
-        let step = std::sync::Barrier::new(THREADS as usize);
-        std::thread::scope(|s| {
-            for _ in 0..THREADS {
-                s.spawn(|| {
-                    for bucket in 0..25 {
-                        for i in 0..PER_BUCKET {
-                            if i % 10 == 0 {
-                                w.failure(bucket * SEC);
-                            } else {
-                                w.success(bucket * SEC);
-                            }
-                        }
-                        step.wait();
-                    }
-                });
-            }
-        });
+        w.threads_through_buckets(THREADS, 25, |_| PER_BUCKET, 0);
         let seen = w.sample(24 * SEC);
         let each = THREADS * PER_BUCKET;
         assert_eq!(
@@ -1664,26 +1677,10 @@ mod tests {
     fn threads_through_alternately_quiet_and_busy_buckets_miss_at_most_one_each_per_switch() {
         const THREADS: u64 = 4;
         let w = Timed::new(Duration::from_secs(10), HALF);
-        let step = std::sync::Barrier::new(THREADS as usize);
         // Even buckets are busy and odd ones quiet, so the window switches in every bucket:
         // to busy partway through an even one, back to quiet as the next even one begins.
         let per = |bucket: u64| if bucket.is_multiple_of(2) { 300 } else { 2 };
-        std::thread::scope(|s| {
-            for _ in 0..THREADS {
-                s.spawn(|| {
-                    for bucket in 0..40 {
-                        for i in 0..per(bucket) {
-                            if i % 10 == 5 {
-                                w.failure(bucket * SEC);
-                            } else {
-                                w.success(bucket * SEC);
-                            }
-                        }
-                        step.wait();
-                    }
-                });
-            }
-        });
+        w.threads_through_buckets(THREADS, 40, per, 5);
         let seen = w.sample(39 * SEC);
         let failures: u64 = (30..40).map(|b| THREADS * (per(b) / 10)).sum();
         let successes: u64 = (30..40).map(|b| THREADS * (per(b) - per(b) / 10)).sum();
